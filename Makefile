@@ -25,12 +25,13 @@ LIB := $(BUILD)/libktlsshim.so
 APPS := $(BUILD)/apps/mbed-server $(BUILD)/apps/mbed-client
 UNITS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 TOOLS := $(BUILD)/tools/ktls-probe
+FAULT_LIB := $(BUILD)/tests/librefuse-sockopt.so
 SAN_LIB := $(BUILD)/asan/libktlsshim.so
 SAN_APPS := $(BUILD)/asan/apps/mbed-server $(BUILD)/asan/apps/mbed-client
 SAN_UNITS := $(patsubst tests/unit/%.c,$(BUILD)/asan/unit/%,$(UNIT_SRC))
 
 .PHONY: all san test demo clean deps
-all: $(BUILD)/config.mk $(LIB) $(APPS) $(UNITS) $(TOOLS)
+all: $(BUILD)/config.mk $(LIB) $(APPS) $(UNITS) $(TOOLS) $(FAULT_LIB)
 	@echo "ktlsshim: built against Mbed TLS $(MBEDTLS_VERSION) ($(MBEDTLS_LIBDIR))"
 san: $(SAN_LIB) $(SAN_APPS) $(SAN_UNITS)
 deps: $(BUILD)/config.mk
@@ -68,3 +69,8 @@ demo: all
 
 clean:
 	rm -rf $(BUILD)
+
+# Test-only fault injection (never installed).
+$(FAULT_LIB): tests/fault/refuse-sockopt.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -shared -o $@ $< -ldl

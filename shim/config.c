@@ -1,0 +1,159 @@
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "keys.h"
+
+#define ALL_CIPHERS ((1u << KCIPHER_AES_GCM_128) | (1u << KCIPHER_AES_GCM_256) | \
+		     (1u << KCIPHER_AES_CCM_128) | (1u << KCIPHER_CHACHA20_POLY1305))
+
+static void bad_value(void (*report)(const char *), const char *var, const char *value,
+		      const char *expected, const char *dflt)
+{
+	char line[512];
+	snprintf(line, sizeof(line), "ktlsshim: %s='%.200s' is not valid (expected %s); using %s",
+		 var, value, expected, dflt);
+	report(line);
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcasecmp(v, "on"))
+		*out = true;
+	else if (!strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcasecmp(v, "off"))
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
+static void read_bool(const char *(*get)(const char *), void (*report)(const char *),
+		      const char *var, bool *out)
+{
+	const char *v = get(var);
+	if (v && *v && !parse_bool(v, out))
+		bad_value(report, var, v, "0 or 1", *out ? "1" : "0");
+}
+
+/* Splits a comma list and maps each item through match(); false on any unknown item. */
+static bool parse_list(const char *v, unsigned *bits, int (*match)(const char *item, size_t n))
+{
+	unsigned acc = 0;
+	const char *p = v;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		if (n == 0)
+			return false;
+		int bit = match(p, n);
+		if (bit < 0)
+			return false;
+		acc |= 1u << bit;
+		p += n;
+		if (*p == ',' && !*++p)
+			return false;
+	}
+	if (!acc)
+		return false;
+	*bits = acc;
+	return true;
+}
+
+static int match_cipher(const char *item, size_t n)
+{
+	static const enum kcipher all[] = { KCIPHER_AES_GCM_128, KCIPHER_AES_GCM_256,
+					    KCIPHER_AES_CCM_128, KCIPHER_CHACHA20_POLY1305 };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		const char *name = keys_cipher_name(all[i]);
+		if (strlen(name) == n && !strncasecmp(item, name, n))
+			return (int)all[i];
+	}
+	return -1;
+}
+
+static int match_version(const char *item, size_t n)
+{
+	if (n == 3 && !strncmp(item, "1.2", 3))
+		return 0;
+	if (n == 3 && !strncmp(item, "1.3", 3))
+		return 1;
+	return -1;
+}
+
+void config_parse(struct shim_config *c, const char *(*get)(const char *),
+		  void (*report)(const char *line))
+{
+	*c = (struct shim_config){ .tx = true, .rx = true, .ciphers = ALL_CIPHERS,
+				   .tls12 = true, .tls13 = true, .log = LOG_ERROR };
+	const char *v;
+
+	read_bool(get, report, "KTLS_SHIM_DISABLE", &c->disable);
+	read_bool(get, report, "KTLS_SHIM_STRICT", &c->strict);
+	read_bool(get, report, "KTLS_SHIM_STATS", &c->stats);
+
+	if ((v = get("KTLS_SHIM_DIRECTIONS")) && *v) {
+		if (!strcasecmp(v, "tx"))
+			c->rx = false;
+		else if (!strcasecmp(v, "rx"))
+			c->tx = false;
+		else if (strcasecmp(v, "both"))
+			bad_value(report, "KTLS_SHIM_DIRECTIONS", v, "tx, rx or both", "both");
+	}
+	if ((v = get("KTLS_SHIM_CIPHERS")) && *v && !parse_list(v, &c->ciphers, match_cipher))
+		bad_value(report, "KTLS_SHIM_CIPHERS", v,
+			  "a comma list of aes-gcm-128, aes-gcm-256, aes-ccm-128, chacha20-poly1305",
+			  "all four");
+	if ((v = get("KTLS_SHIM_VERSIONS")) && *v) {
+		unsigned bits;
+		if (parse_list(v, &bits, match_version)) {
+			c->tls12 = bits & 1;
+			c->tls13 = bits & 2;
+		} else {
+			bad_value(report, "KTLS_SHIM_VERSIONS", v, "1.2, 1.3 or 1.2,1.3", "1.2,1.3");
+		}
+	}
+	if ((v = get("KTLS_SHIM_LOG")) && *v) {
+		static const char *const names[] = { "off", "error", "info", "debug" };
+		size_t i;
+		for (i = 0; i < 4 && strcasecmp(v, names[i]); i++)
+			;
+		if (i < 4)
+			c->log = (enum log_level)i;
+		else
+			bad_value(report, "KTLS_SHIM_LOG", v, "off, error, info or debug", "error");
+	}
+	if ((v = get("KTLS_SHIM_LOG_FILE")) && *v)
+		c->log_file = v;
+}
+
+static struct shim_config config;
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+static const char *process_getenv(const char *name)
+{
+	return getenv(name);
+}
+
+/* Bad values are reported on stderr before the log exists: a misconfiguration must be visible. */
+static void report_stderr(const char *line)
+{
+	char buf[600];
+	int n = snprintf(buf, sizeof(buf), "%s\n", line);
+	if (n > 0 && write(STDERR_FILENO, buf, (size_t)n) < 0)
+		return;
+}
+
+static void config_init(void)
+{
+	config_parse(&config, process_getenv, report_stderr);
+}
+
+const struct shim_config *config_get(void)
+{
+	pthread_once(&config_once, config_init);
+	return &config;
+}

@@ -1,0 +1,459 @@
+#include "conn.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <mbedtls/net_sockets.h>
+
+#include "config.h"
+#include "io.h"
+#include "ktls.h"
+#include "log.h"
+#include "real.h"
+
+/* ---- context map: a fixed hash table, lock held only for lookup and insert/remove ---- */
+
+#define BUCKETS 1024
+static struct conn *buckets[BUCKETS];
+static pthread_rwlock_t map_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static size_t bucket_of(const void *p)
+{
+	uintptr_t v = (uintptr_t)p;
+	return (size_t)((v >> 4) ^ (v >> 14)) % BUCKETS;
+}
+
+struct conn *conn_find(const mbedtls_ssl_context *ssl)
+{
+	pthread_rwlock_rdlock(&map_lock);
+	struct conn *c = buckets[bucket_of(ssl)];
+	while (c && c->ssl != ssl)
+		c = c->next;
+	pthread_rwlock_unlock(&map_lock);
+	return c;
+}
+
+struct conn *conn_get(mbedtls_ssl_context *ssl)
+{
+	struct conn *c = conn_find(ssl);
+	if (c)
+		return c;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->ssl = ssl;
+	c->fd = -1;
+	pthread_rwlock_wrlock(&map_lock);
+	size_t b = bucket_of(ssl);
+	c->next = buckets[b];
+	buckets[b] = c;
+	pthread_rwlock_unlock(&map_lock);
+	return c;
+}
+
+static void wipe_secrets(struct conn *c)
+{
+	keys_wipe(c->master, sizeof(c->master));
+	keys_wipe(c->secret, sizeof(c->secret));
+	memset(c->secret_len, 0, sizeof(c->secret_len));
+}
+
+void conn_reset(struct conn *c)
+{
+	wipe_secrets(c);
+	seq_reset(&c->tx);
+	seq_reset(&c->rx);
+	io_reset(&c->io);
+	c->version = 0;
+	c->handshake_done = c->send_incomplete = c->write_pending = c->user_data_read = false;
+	c->tx_state = c->rx_state = DIR_UNDECIDED;
+	c->tx_why = c->rx_why = NULL;
+	c->checked = c->logged = c->ulp = false;
+	c->fd = -1;
+}
+
+void conn_drop(const mbedtls_ssl_context *ssl)
+{
+	pthread_rwlock_wrlock(&map_lock);
+	struct conn **pp = &buckets[bucket_of(ssl)];
+	while (*pp && (*pp)->ssl != ssl)
+		pp = &(*pp)->next;
+	struct conn *c = *pp;
+	if (c)
+		*pp = c->next;
+	pthread_rwlock_unlock(&map_lock);
+	if (c) {
+		conn_reset(c);
+		io_free(&c->io);
+		free(c);
+	}
+}
+
+/* ---- configuration facts, keyed by mbedtls_ssl_config address ---- */
+
+struct conf_facts {
+	const mbedtls_ssl_config *conf;
+	struct conf_facts *next;
+	int endpoint, transport, renegotiation, signal_tickets;
+	uint32_t read_timeout;
+};
+static struct conf_facts *confs;
+static pthread_mutex_t conf_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Returns a copy so callers never hold the lock; defaults are Mbed TLS's own (zeroed config). */
+static struct conf_facts conf_lookup(const mbedtls_ssl_config *conf)
+{
+	struct conf_facts out = { .conf = conf };
+	pthread_mutex_lock(&conf_lock);
+	for (struct conf_facts *f = confs; f; f = f->next)
+		if (f->conf == conf) {
+			out = *f;
+			break;
+		}
+	pthread_mutex_unlock(&conf_lock);
+	return out;
+}
+
+#define CONF_UPDATE(conf, stmt)                                        \
+	do {                                                           \
+		pthread_mutex_lock(&conf_lock);                        \
+		struct conf_facts *f = confs;                          \
+		while (f && f->conf != (conf))                         \
+			f = f->next;                                   \
+		if (!f && (f = calloc(1, sizeof(*f)))) {               \
+			f->conf = (conf);                              \
+			f->next = confs;                               \
+			confs = f;                                     \
+		}                                                      \
+		if (f)                                                 \
+			stmt;                                          \
+		pthread_mutex_unlock(&conf_lock);                      \
+	} while (0)
+
+void conf_note_endpoint(const mbedtls_ssl_config *conf, int v) { CONF_UPDATE(conf, f->endpoint = v); }
+void conf_note_transport(const mbedtls_ssl_config *conf, int v) { CONF_UPDATE(conf, f->transport = v); }
+void conf_note_renegotiation(const mbedtls_ssl_config *conf, int v) { CONF_UPDATE(conf, f->renegotiation = v); }
+void conf_note_read_timeout(const mbedtls_ssl_config *conf, uint32_t v) { CONF_UPDATE(conf, f->read_timeout = v); }
+void conf_note_signal_tickets(const mbedtls_ssl_config *conf, int v) { CONF_UPDATE(conf, f->signal_tickets = v); }
+
+void conf_forget(const mbedtls_ssl_config *conf)
+{
+	pthread_mutex_lock(&conf_lock);
+	struct conf_facts **pp = &confs;
+	while (*pp && (*pp)->conf != conf)
+		pp = &(*pp)->next;
+	struct conf_facts *f = *pp;
+	if (f)
+		*pp = f->next;
+	pthread_mutex_unlock(&conf_lock);
+	free(f);
+}
+
+bool conn_is_server(const struct conn *c)
+{
+	return conf_lookup(c->conf).endpoint == MBEDTLS_SSL_IS_SERVER;
+}
+
+
+/* ---- the BIO around the application's: every record passes here, and is counted ---- */
+
+/* Set once a kernel refused the TLS ULP with ENOENT: new connections are not even watched. */
+static atomic_bool kernel_lacks_ktls;
+
+static int bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	struct conn *c = ctx;
+	if (c->tx_state == DIR_KERNEL) {
+		/* Mbed TLS's own counter is behind the kernel's: its record would reuse a nonce. */
+		log_msg(LOG_ERROR, "fd=%d: Mbed TLS tried to write after the kernel took TX; refused", c->fd);
+		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+	}
+	int ret = c->app_send(c->app_bio, buf, len);
+	c->send_incomplete = ret != (int)len;
+	if (ret > 0 && c->tx_state == DIR_UNDECIDED)
+		seq_feed(&c->tx, buf, (size_t)ret);
+	return ret;
+}
+
+static int recv_result(struct conn *c, const unsigned char *buf, int ret)
+{
+	if (ret > 0 && c->rx_state == DIR_UNDECIDED)
+		seq_feed(&c->rx, buf, (size_t)ret);
+	return ret;
+}
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	struct conn *c = ctx;
+	if (c->rx_state == DIR_KERNEL)
+		return MBEDTLS_ERR_SSL_INTERNAL_ERROR; /* the socket now yields plaintext */
+	return recv_result(c, buf, c->app_recv(c->app_bio, buf, len));
+}
+
+static int bio_recv_timeout(void *ctx, unsigned char *buf, size_t len, uint32_t timeout)
+{
+	struct conn *c = ctx;
+	if (c->rx_state == DIR_KERNEL)
+		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+	return recv_result(c, buf, c->app_recv_timeout(c->app_bio, buf, len, timeout));
+}
+
+void conn_set_bio(struct conn *c, void *bio, mbedtls_ssl_send_t *s, mbedtls_ssl_recv_t *r,
+		  mbedtls_ssl_recv_timeout_t *rt)
+{
+	c->app_bio = bio;
+	c->app_send = s;
+	c->app_recv = r;
+	c->app_recv_timeout = rt;
+	c->bio_wrapped = !atomic_load(&kernel_lacks_ktls) && s && (r || rt);
+	if (c->bio_wrapped)
+		real.set_bio(c->ssl, c, bio_send, r ? bio_recv : NULL, rt ? bio_recv_timeout : NULL);
+	else
+		real.set_bio(c->ssl, bio, s, r, rt);
+}
+
+/* ---- secrets ---- */
+
+static void export_cb(void *p, mbedtls_ssl_key_export_type type, const unsigned char *secret,
+		      size_t secret_len, const unsigned char client_random[32],
+		      const unsigned char server_random[32], mbedtls_tls_prf_types prf_type)
+{
+	struct conn *c = p;
+	int slot = -1;
+	switch (type) {
+	case MBEDTLS_SSL_KEY_EXPORT_TLS12_MASTER_SECRET:
+		if (secret_len == sizeof(c->master)) {
+			memcpy(c->master, secret, secret_len);
+			memcpy(c->randoms, client_random, 32);
+			memcpy(c->randoms + 32, server_random, 32);
+			c->prf_type = prf_type;
+			c->version = 0x0303;
+		}
+		break;
+	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_HANDSHAKE_TRAFFIC_SECRET: slot = SEC_CLIENT_HS; break;
+	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_HANDSHAKE_TRAFFIC_SECRET: slot = SEC_SERVER_HS; break;
+	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_APPLICATION_TRAFFIC_SECRET: slot = SEC_CLIENT_APP; break;
+	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_APPLICATION_TRAFFIC_SECRET: slot = SEC_SERVER_APP; break;
+	default: break;
+	}
+	if (slot >= 0 && secret_len <= KEYS_MAX_SECRET) {
+		memcpy(c->secret[slot], secret, secret_len);
+		c->secret_len[slot] = secret_len;
+		c->version = 0x0304;
+	}
+	c->tx.version = c->rx.version = c->version;
+	if (c->app_export)
+		c->app_export(c->app_export_p, type, secret, secret_len, client_random, server_random,
+			      prf_type);
+}
+
+void conn_set_export_cb(struct conn *c, mbedtls_ssl_export_keys_t *f, void *p)
+{
+	c->app_export = f;
+	c->app_export_p = p;
+	real.set_export_keys_cb(c->ssl, export_cb, c);
+}
+
+/* ---- hand-off ---- */
+
+void conn_handshake_done(struct conn *c)
+{
+	if (c->handshake_done)
+		return;
+	c->handshake_done = true;
+	seq_seal(&c->tx);
+	seq_seal(&c->rx);
+}
+
+/* The application's socket, when its BIO is Mbed TLS's own plain socket functions. */
+static int app_socket(const struct conn *c)
+{
+	if (!c->app_bio || !real.net_send || c->app_send != real.net_send)
+		return -1;
+	if (c->app_recv && c->app_recv != real.net_recv)
+		return -1;
+	if (c->app_recv_timeout && c->app_recv_timeout != real.net_recv_timeout)
+		return -1;
+	int fd = ((const mbedtls_net_context *)c->app_bio)->fd;
+	int type = 0, proto = 0;
+	socklen_t l = sizeof(type);
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) || type != SOCK_STREAM)
+		return -1;
+	l = sizeof(proto);
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) || proto != IPPROTO_TCP)
+		return -1;
+	return fd;
+}
+
+static void decide(struct conn *c, bool tx, enum dir_state s, const char *why)
+{
+	if (tx && c->tx_state == DIR_UNDECIDED) {
+		c->tx_state = s;
+		c->tx_why = why;
+	} else if (!tx && c->rx_state == DIR_UNDECIDED) {
+		c->rx_state = s;
+		c->rx_why = why;
+	}
+}
+
+static void refuse_both(struct conn *c, const char *why)
+{
+	decide(c, true, DIR_USER, why);
+	decide(c, false, DIR_USER, why);
+}
+
+/* Conditions that hold for the whole connection; NULL when offload may proceed. */
+static const char *connection_refusal(struct conn *c, const struct suite_info **suite)
+{
+	const struct shim_config *cfg = config_get();
+	struct conf_facts f = conf_lookup(c->conf);
+	if (!c->bio_wrapped)
+		return atomic_load(&kernel_lacks_ktls) ? "kernel has no kTLS" : "no socket BIO";
+	if (f.transport == MBEDTLS_SSL_TRANSPORT_DATAGRAM)
+		return "DTLS";
+	if (f.renegotiation == MBEDTLS_SSL_RENEGOTIATION_ENABLED)
+		return "renegotiation enabled";
+	if (c->version == 0)
+		return "no secrets exported";
+	if ((c->version == 0x0303 && !cfg->tls12) || (c->version == 0x0304 && !cfg->tls13))
+		return "version disabled by KTLS_SHIM_VERSIONS";
+	*suite = keys_suite((uint16_t)mbedtls_ssl_get_ciphersuite_id_from_ssl(c->ssl));
+	if (!*suite || (*suite)->version != c->version)
+		return "suite not supported by kTLS";
+	if (!(cfg->ciphers & (1u << (*suite)->cipher)))
+		return "cipher disabled by KTLS_SHIM_CIPHERS";
+	/* 16384, or 16383 in TLS 1.3 where Mbed TLS counts the inner content type: anything less
+	 * is a negotiated maximum fragment length the kernel would not respect. */
+	if (mbedtls_ssl_get_max_out_record_payload(c->ssl) < 16384 - (c->version == 0x0304))
+		return "max_fragment_length negotiated";
+	c->fd = app_socket(c);
+	if (c->fd < 0)
+		return "custom BIO (socket not proven)";
+	return NULL;
+}
+
+/* The keys Mbed TLS uses in one direction: handshake epoch (1.3) and current application epoch. */
+static bool direction_keys(struct conn *c, const struct suite_info *s, bool tx,
+			   struct traffic_keys *hs, struct traffic_keys *app)
+{
+	bool client_side = tx != conn_is_server(c); /* the client's write keys */
+	if (s->version == 0x0303) {
+		struct traffic_keys cw, sw;
+		if (keys_tls12_traffic(s, c->prf_type, c->master, c->randoms, c->randoms + 32, &cw, &sw))
+			return false;
+		*app = client_side ? cw : sw;
+		keys_wipe(&cw, sizeof(cw));
+		keys_wipe(&sw, sizeof(sw));
+		return true;
+	}
+	int hs_slot = client_side ? SEC_CLIENT_HS : SEC_SERVER_HS;
+	int app_slot = client_side ? SEC_CLIENT_APP : SEC_SERVER_APP;
+	if (!c->secret_len[hs_slot] || !c->secret_len[app_slot])
+		return false;
+	return keys_tls13_traffic(s, c->secret[hs_slot], c->secret_len[hs_slot], hs) == 0 &&
+	       keys_tls13_traffic(s, c->secret[app_slot], c->secret_len[app_slot], app) == 0;
+}
+
+static void handoff_direction(struct conn *c, const struct suite_info *s, bool tx)
+{
+	struct traffic_keys hs = { 0 }, app = { 0 };
+	struct ktls_params p = { .version = s->version, .cipher = s->cipher };
+	const char *why = NULL;
+	if (!direction_keys(c, s, tx, &hs, &app)) {
+		why = "key derivation failed";
+	} else {
+		enum seq_result r = seq_resolve(tx ? &c->tx : &c->rx, s, &hs, &app, &p.seq);
+		if (r != SEQ_OK) {
+			why = seq_result_str(r);
+		} else {
+			p.keys = app;
+			int err = ktls_install(c->fd, tx ? KTLS_DIR_TX : KTLS_DIR_RX, &p);
+			if (err)
+				why = tx ? "kernel refused TLS_TX" : "kernel refused TLS_RX";
+			else
+				log_msg(LOG_DEBUG, "fd=%d %s seq=%llu", c->fd, tx ? "tx" : "rx",
+					(unsigned long long)p.seq);
+		}
+	}
+	keys_wipe(&hs, sizeof(hs));
+	keys_wipe(&app, sizeof(app));
+	keys_wipe(&p, sizeof(p));
+	decide(c, tx, why ? DIR_USER : DIR_KERNEL, why);
+}
+
+static bool tx_is_idle(const struct conn *c)
+{
+	return !c->send_incomplete && !c->write_pending && rec_at_boundary(&c->tx.parser);
+}
+
+static bool rx_is_idle(const struct conn *c)
+{
+	return rec_at_boundary(&c->rx.parser) && real.get_bytes_avail(c->ssl) == 0 &&
+	       real.check_pending(c->ssl) == 0;
+}
+
+static void log_decision(struct conn *c)
+{
+	if (c->logged || c->tx_state == DIR_UNDECIDED || c->rx_state == DIR_UNDECIDED)
+		return;
+	c->logged = true;
+	const char *suite = mbedtls_ssl_get_ciphersuite(c->ssl);
+	log_msg(LOG_INFO, "fd=%d role=%s version=%s suite=%s tx=%s%s%s%s rx=%s%s%s%s", c->fd,
+		conn_is_server(c) ? "server" : "client", mbedtls_ssl_get_version(c->ssl),
+		suite ? suite : "?", c->tx_state == DIR_KERNEL ? "kernel" : "user",
+		c->tx_why ? "(" : "", c->tx_why ? c->tx_why : "", c->tx_why ? ")" : "",
+		c->rx_state == DIR_KERNEL ? "kernel" : "user", c->rx_why ? "(" : "",
+		c->rx_why ? c->rx_why : "", c->rx_why ? ")" : "");
+}
+
+void conn_try_handoff(struct conn *c)
+{
+	if (!c->handshake_done || (c->tx_state != DIR_UNDECIDED && c->rx_state != DIR_UNDECIDED))
+		return;
+	const struct shim_config *cfg = config_get();
+	const struct suite_info *suite = NULL;
+	const char *why = connection_refusal(c, &suite);
+	if (why) {
+		refuse_both(c, why);
+	} else {
+		if (!cfg->tx)
+			decide(c, true, DIR_USER, "KTLS_SHIM_DIRECTIONS");
+		if (!cfg->rx)
+			decide(c, false, DIR_USER, "KTLS_SHIM_DIRECTIONS");
+		if (!c->ulp) {
+			int err = ktls_attach_ulp(c->fd);
+			if (err == -ENOENT)
+				atomic_store(&kernel_lacks_ktls, true);
+			if (err)
+				refuse_both(c, err == -ENOENT ? "kernel has no kTLS" : "TCP_ULP tls refused");
+			c->ulp = err == 0;
+		}
+		if (c->ulp && c->tx_state == DIR_UNDECIDED && tx_is_idle(c))
+			handoff_direction(c, suite, true);
+		/* A client that asked to see TLS 1.3 tickets gets them from Mbed TLS: they come
+		 * before the server's first data, so RX waits for that. */
+		bool tickets_wanted = c->version == 0x0304 && !conn_is_server(c) &&
+				      conf_lookup(c->conf).signal_tickets && !c->user_data_read;
+		if (c->ulp && c->rx_state == DIR_UNDECIDED && !tickets_wanted && rx_is_idle(c)) {
+			c->read_timeout = conf_lookup(c->conf).read_timeout;
+			handoff_direction(c, suite, false);
+		}
+	}
+	if (c->tx_state != DIR_UNDECIDED && c->rx_state != DIR_UNDECIDED) {
+		wipe_secrets(c);
+		seq_reset(&c->tx);
+		seq_reset(&c->rx);
+	}
+	log_decision(c);
+}
+
+int conn_send_alert(struct conn *c, unsigned char level, unsigned char desc)
+{
+	if (c->tx_state == DIR_KERNEL)
+		return io_send_alert(c, level, desc);
+	return real.send_alert_message(c->ssl, level, desc);
+}

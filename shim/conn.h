@@ -1,0 +1,96 @@
+/* Per-context state: what the shim knows about one mbedtls_ssl_context, and the hand-off. */
+#ifndef KTLSSHIM_CONN_H
+#define KTLSSHIM_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <mbedtls/ssl.h>
+
+#include "keys.h"
+#include "seq.h"
+
+enum dir_state {
+	DIR_UNDECIDED = 0, /* Mbed TLS carries it; the shim may still hand it to the kernel */
+	DIR_KERNEL,        /* the kernel owns it for the rest of the connection */
+	DIR_USER,          /* stays in Mbed TLS (refused or not possible) */
+};
+
+enum secret_slot { SEC_CLIENT_HS, SEC_SERVER_HS, SEC_CLIENT_APP, SEC_SERVER_APP, SEC_COUNT };
+
+/* Kernel-side I/O state: bytes a write took but the socket did not (Mbed TLS's WANT_WRITE
+ * contract), and a control record read in pieces. */
+struct io_state {
+	unsigned char *pending;
+	size_t pending_len, pending_off; /* unsent bytes of the taken record */
+	size_t pending_result;            /* what the completing call returns */
+	unsigned char *ctrl;
+	size_t ctrl_len;
+	unsigned char ctrl_type;
+};
+
+struct conn {
+	mbedtls_ssl_context *ssl;
+	struct conn *next; /* hash chain */
+	const mbedtls_ssl_config *conf;
+
+	/* The application's BIO, called by the shim's wrappers. */
+	void *app_bio;
+	mbedtls_ssl_send_t *app_send;
+	mbedtls_ssl_recv_t *app_recv;
+	mbedtls_ssl_recv_timeout_t *app_recv_timeout;
+	bool bio_wrapped;
+	/* The application's export-keys callback, chained. */
+	mbedtls_ssl_export_keys_t *app_export;
+	void *app_export_p;
+
+	/* Secrets, from the export-keys callback; wiped once both directions are decided. */
+	uint16_t version;
+	int prf_type;
+	unsigned char master[48];
+	unsigned char randoms[64]; /* client_random || server_random */
+	unsigned char secret[SEC_COUNT][KEYS_MAX_SECRET];
+	size_t secret_len[SEC_COUNT];
+
+	struct seq_dir tx, rx;
+	bool handshake_done;   /* mbedtls_ssl_handshake() returned 0 */
+	bool send_incomplete;  /* the last f_send left bytes in Mbed TLS's output buffer */
+	bool write_pending;    /* the last top-level call returned WANT_WRITE */
+	bool user_data_read;   /* a top-level read returned application data from Mbed TLS */
+
+	enum dir_state tx_state, rx_state;
+	const char *tx_why, *rx_why;
+	bool checked, logged, ulp;
+	int fd;
+	uint32_t read_timeout; /* ms, copied from the config when RX moves to the kernel */
+	struct io_state io;
+};
+
+/* Lookup by context address; NULL when the shim does not know it. */
+struct conn *conn_find(const mbedtls_ssl_context *ssl);
+struct conn *conn_get(mbedtls_ssl_context *ssl);  /* creates on first use */
+void conn_drop(const mbedtls_ssl_context *ssl);   /* forgets and frees */
+/* A new connection on the same context: everything but the BIO and the callback chain. */
+void conn_reset(struct conn *c);
+
+/* Configuration facts the shim needs and Mbed TLS keeps in private fields. */
+void conf_note_endpoint(const mbedtls_ssl_config *conf, int endpoint);
+void conf_note_transport(const mbedtls_ssl_config *conf, int transport);
+void conf_note_renegotiation(const mbedtls_ssl_config *conf, int enabled);
+void conf_note_read_timeout(const mbedtls_ssl_config *conf, uint32_t ms);
+void conf_note_signal_tickets(const mbedtls_ssl_config *conf, int enabled);
+void conf_forget(const mbedtls_ssl_config *conf);
+bool conn_is_server(const struct conn *c);
+
+/* The shim's BIO and export-keys callbacks around the application's. */
+void conn_set_bio(struct conn *c, void *bio, mbedtls_ssl_send_t *s, mbedtls_ssl_recv_t *r,
+		  mbedtls_ssl_recv_timeout_t *rt);
+void conn_set_export_cb(struct conn *c, mbedtls_ssl_export_keys_t *f, void *p);
+
+/* The handshake is over (mbedtls_ssl_handshake returned 0). */
+void conn_handshake_done(struct conn *c);
+/* Moves each direction to the kernel when it is provably safe; call only at top level. */
+void conn_try_handoff(struct conn *c);
+/* Sends an alert on whichever side owns TX. */
+int conn_send_alert(struct conn *c, unsigned char level, unsigned char desc);
+
+#endif

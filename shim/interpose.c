@@ -1,0 +1,261 @@
+/* The interposed Mbed TLS symbols: the only functions the library exports besides its API.
+ *
+ * Mbed TLS calls its own exported functions through the PLT, so these wrappers also see the calls
+ * it makes to itself (the implicit handshake inside read and write, alerts inside read). A
+ * thread-local depth tells the application's own calls (depth 0) from those: a direction moves to
+ * the kernel only at depth 0, never in the middle of a library call. */
+#include <mbedtls/ssl.h>
+
+#include "config.h"
+#include "conn.h"
+#include "io.h"
+#include "real.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+static __thread int depth;
+
+/* The context's state when the shim is active for it, else NULL (pure pass-through). */
+static struct conn *active(const mbedtls_ssl_context *ssl)
+{
+	if (config_get()->disable || !real_resolve())
+		return NULL;
+	return conn_find(ssl);
+}
+
+static struct conn *active_or_new(mbedtls_ssl_context *ssl)
+{
+	if (config_get()->disable || !real_resolve())
+		return NULL;
+	return conn_get(ssl);
+}
+
+#define NESTED(call) (depth++, __extension__({ __auto_type r_ = (call); depth--; r_; }))
+
+/* Runs the handshake the way mbedtls_ssl_read/write would, so that the hand-off can happen
+ * before the first record of data, at top level. */
+static int finish_handshake(struct conn *c)
+{
+	int ret = NESTED(real.handshake(c->ssl));
+	if (ret == 0) {
+		conn_handshake_done(c);
+		conn_try_handoff(c);
+	}
+	return ret;
+}
+
+EXPORT void mbedtls_ssl_init(mbedtls_ssl_context *ssl)
+{
+	real_resolve();
+	conn_drop(ssl); /* a context at a reused address starts clean */
+	real.init(ssl);
+}
+
+EXPORT int mbedtls_ssl_setup(mbedtls_ssl_context *ssl, const mbedtls_ssl_config *conf)
+{
+	real_resolve();
+	int ret = real.setup(ssl, conf);
+	struct conn *c = ret == 0 ? active_or_new(ssl) : NULL;
+	if (c) {
+		c->conf = conf;
+		conn_set_export_cb(c, c->app_export, c->app_export_p);
+	}
+	return ret;
+}
+
+EXPORT void mbedtls_ssl_set_bio(mbedtls_ssl_context *ssl, void *p_bio, mbedtls_ssl_send_t *f_send,
+				mbedtls_ssl_recv_t *f_recv, mbedtls_ssl_recv_timeout_t *f_recv_timeout)
+{
+	real_resolve();
+	struct conn *c = active_or_new(ssl);
+	if (c)
+		conn_set_bio(c, p_bio, f_send, f_recv, f_recv_timeout);
+	else
+		real.set_bio(ssl, p_bio, f_send, f_recv, f_recv_timeout);
+}
+
+EXPORT void mbedtls_ssl_set_export_keys_cb(mbedtls_ssl_context *ssl, mbedtls_ssl_export_keys_t *f,
+					   void *p)
+{
+	real_resolve();
+	struct conn *c = active_or_new(ssl);
+	if (c)
+		conn_set_export_cb(c, f, p);
+	else
+		real.set_export_keys_cb(ssl, f, p);
+}
+
+EXPORT int mbedtls_ssl_handshake(mbedtls_ssl_context *ssl)
+{
+	struct conn *c = active(ssl);
+	if (!c)
+		return NESTED(real.handshake(ssl));
+	if (depth > 0) {
+		/* Inside read/write: the library goes on with the records itself. */
+		int ret = NESTED(real.handshake(ssl));
+		if (ret == 0)
+			conn_handshake_done(c);
+		return ret;
+	}
+	return finish_handshake(c);
+}
+
+EXPORT int mbedtls_ssl_handshake_step(mbedtls_ssl_context *ssl)
+{
+	return NESTED(real.handshake_step(ssl));
+}
+
+EXPORT int mbedtls_ssl_read(mbedtls_ssl_context *ssl, unsigned char *buf, size_t len)
+{
+	struct conn *c = depth == 0 ? active(ssl) : NULL;
+	if (c) {
+		if (!c->handshake_done) {
+			int ret = finish_handshake(c);
+			if (ret)
+				return ret;
+		}
+		conn_try_handoff(c);
+		if (c->rx_state == DIR_KERNEL)
+			return io_read(c, buf, len);
+	}
+	int ret = NESTED(real.read(ssl, buf, len));
+	if (c) {
+		c->write_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE;
+		c->user_data_read |= ret > 0;
+	}
+	return ret;
+}
+
+EXPORT int mbedtls_ssl_write(mbedtls_ssl_context *ssl, const unsigned char *buf, size_t len)
+{
+	struct conn *c = depth == 0 ? active(ssl) : NULL;
+	if (c) {
+		if (!c->handshake_done) {
+			int ret = finish_handshake(c);
+			if (ret)
+				return ret;
+		}
+		conn_try_handoff(c);
+		if (c->tx_state == DIR_KERNEL)
+			return io_write(c, buf, len);
+	}
+	int ret = NESTED(real.write(ssl, buf, len));
+	if (c)
+		c->write_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE;
+	return ret;
+}
+
+EXPORT int mbedtls_ssl_close_notify(mbedtls_ssl_context *ssl)
+{
+	struct conn *c = active(ssl);
+	if (c && c->tx_state == DIR_KERNEL)
+		return io_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_WARNING, MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY);
+	int ret = NESTED(real.close_notify(ssl));
+	if (c && depth == 0)
+		c->write_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE;
+	return ret;
+}
+
+EXPORT int mbedtls_ssl_send_alert_message(mbedtls_ssl_context *ssl, unsigned char level,
+					  unsigned char message)
+{
+	struct conn *c = active(ssl);
+	if (c && c->tx_state == DIR_KERNEL)
+		return io_send_alert(c, level, message);
+	return NESTED(real.send_alert_message(ssl, level, message));
+}
+
+EXPORT size_t mbedtls_ssl_get_bytes_avail(const mbedtls_ssl_context *ssl)
+{
+	struct conn *c = active(ssl);
+	return c && c->rx_state == DIR_KERNEL ? 0 : real.get_bytes_avail(ssl);
+}
+
+EXPORT int mbedtls_ssl_check_pending(const mbedtls_ssl_context *ssl)
+{
+	struct conn *c = active(ssl);
+	return c && c->rx_state == DIR_KERNEL ? 0 : real.check_pending(ssl);
+}
+
+EXPORT int mbedtls_ssl_session_reset(mbedtls_ssl_context *ssl)
+{
+	int ret = NESTED(real.session_reset(ssl));
+	struct conn *c = active(ssl);
+	if (c)
+		conn_reset(c);
+	return ret;
+}
+
+EXPORT void mbedtls_ssl_free(mbedtls_ssl_context *ssl)
+{
+	real_resolve();
+	conn_drop(ssl);
+	real.free(ssl);
+}
+
+EXPORT int mbedtls_ssl_renegotiate(mbedtls_ssl_context *ssl)
+{
+	struct conn *c = active(ssl);
+	if (c && (c->tx_state == DIR_KERNEL || c->rx_state == DIR_KERNEL))
+		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA; /* the kernel cannot give the records back */
+	return NESTED(real.renegotiate(ssl));
+}
+
+EXPORT void mbedtls_ssl_config_init(mbedtls_ssl_config *conf)
+{
+	real_resolve();
+	conf_forget(conf);
+	real.config_init(conf);
+}
+
+EXPORT void mbedtls_ssl_config_free(mbedtls_ssl_config *conf)
+{
+	real_resolve();
+	conf_forget(conf);
+	real.config_free(conf);
+}
+
+EXPORT int mbedtls_ssl_config_defaults(mbedtls_ssl_config *conf, int endpoint, int transport,
+				       int preset)
+{
+	real_resolve();
+	/* Mbed TLS resets ticket signalling here without going through the setter. */
+	conf_note_signal_tickets(conf, MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_DISABLED);
+	return real.config_defaults(conf, endpoint, transport, preset);
+}
+
+EXPORT void mbedtls_ssl_conf_endpoint(mbedtls_ssl_config *conf, int endpoint)
+{
+	real_resolve();
+	conf_note_endpoint(conf, endpoint);
+	real.conf_endpoint(conf, endpoint);
+}
+
+EXPORT void mbedtls_ssl_conf_transport(mbedtls_ssl_config *conf, int transport)
+{
+	real_resolve();
+	conf_note_transport(conf, transport);
+	real.conf_transport(conf, transport);
+}
+
+EXPORT void mbedtls_ssl_conf_renegotiation(mbedtls_ssl_config *conf, int renegotiation)
+{
+	real_resolve();
+	conf_note_renegotiation(conf, renegotiation);
+	real.conf_renegotiation(conf, renegotiation);
+}
+
+EXPORT void mbedtls_ssl_conf_read_timeout(mbedtls_ssl_config *conf, uint32_t timeout)
+{
+	real_resolve();
+	conf_note_read_timeout(conf, timeout);
+	real.conf_read_timeout(conf, timeout);
+}
+
+EXPORT void mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(mbedtls_ssl_config *conf,
+								     int signal)
+{
+	real_resolve();
+	conf_note_signal_tickets(conf, signal);
+	real.conf_signal_tickets(conf, signal);
+}

@@ -1,0 +1,273 @@
+#include "io.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <linux/tls.h>
+#include <mbedtls/net_sockets.h>
+
+#include "log.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+
+#define RECORD_PAYLOAD 16384
+#define CTRL_MAX 16384 /* the largest post-handshake message accepted (a ticket is ~1 KiB) */
+
+/* ---- TX ---- */
+
+static int send_error(int err)
+{
+	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
+		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	if (err == EPIPE || err == ECONNRESET)
+		return MBEDTLS_ERR_NET_CONN_RESET;
+	return MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+/* Sends what an earlier io_write took; 0 once nothing is left. */
+static int flush_pending(struct conn *c)
+{
+	struct io_state *io = &c->io;
+	while (io->pending_off < io->pending_len) {
+		ssize_t n = send(c->fd, io->pending + io->pending_off, io->pending_len - io->pending_off, 0);
+		if (n < 0)
+			return send_error(errno);
+		io->pending_off += (size_t)n;
+	}
+	io->pending_len = io->pending_off = 0;
+	return 0;
+}
+
+int io_write(struct conn *c, const unsigned char *buf, size_t len)
+{
+	struct io_state *io = &c->io;
+	if (io->pending_len) {
+		/* The retry of a write that returned WANT_WRITE; buf may be NULL (lighttpd does it). */
+		int ret = flush_pending(c);
+		return ret ? ret : (int)io->pending_result;
+	}
+	if (len == 0)
+		return 0;
+	if (!buf)
+		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
+	ssize_t n = send(c->fd, buf, len, 0);
+	if (n < 0 && send_error(errno) != MBEDTLS_ERR_SSL_WANT_WRITE)
+		return send_error(errno);
+	size_t sent = n < 0 ? 0 : (size_t)n;
+	if (sent >= RECORD_PAYLOAD || sent == len)
+		return (int)sent;
+	/* Less than one record went out: as Mbed TLS does with its output buffer, keep the rest of
+	 * the record and report WANT_WRITE; the retry completes it and returns the record length. */
+	size_t record = len < RECORD_PAYLOAD ? len : RECORD_PAYLOAD;
+	if (!io->pending && !(io->pending = malloc(RECORD_PAYLOAD)))
+		return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+	memcpy(io->pending, buf + sent, record - sent);
+	io->pending_len = record - sent;
+	io->pending_off = 0;
+	io->pending_result = record;
+	return MBEDTLS_ERR_SSL_WANT_WRITE;
+}
+
+static int send_control(int fd, unsigned char type, const void *data, size_t len)
+{
+	char cbuf[CMSG_SPACE(sizeof(unsigned char))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_TLS;
+	cm->cmsg_type = TLS_SET_RECORD_TYPE;
+	cm->cmsg_len = CMSG_LEN(sizeof(unsigned char));
+	*CMSG_DATA(cm) = type;
+	/* A control record is sent whole or not at all. */
+	return sendmsg(fd, &msg, 0) < 0 ? send_error(errno) : 0;
+}
+
+int io_send_alert(struct conn *c, unsigned char level, unsigned char desc)
+{
+	/* Bytes a write already took go first, as Mbed TLS flushes before an alert. */
+	int ret = flush_pending(c);
+	if (ret)
+		return ret;
+	unsigned char alert[2] = { level, desc };
+	return send_control(c->fd, MBEDTLS_SSL_MSG_ALERT, alert, sizeof(alert));
+}
+
+/* ---- RX ---- */
+
+static int recv_error(int err)
+{
+	switch (err) {
+	case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+	case EWOULDBLOCK:
+#endif
+	case EINTR:
+		return MBEDTLS_ERR_SSL_WANT_READ;
+	case EPIPE:
+	case ECONNRESET:
+		return MBEDTLS_ERR_NET_CONN_RESET;
+	case EBADMSG:
+		return MBEDTLS_ERR_SSL_INVALID_MAC;
+	case EMSGSIZE:
+	case EINVAL:
+		return MBEDTLS_ERR_SSL_INVALID_RECORD;
+	default:
+		return MBEDTLS_ERR_NET_RECV_FAILED;
+	}
+}
+
+/* One recvmsg: returns bytes read (0 = EOF) and the record type, or an Mbed TLS error. */
+static int recv_record(int fd, unsigned char *buf, size_t len, unsigned char *type)
+{
+	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	ssize_t n = recvmsg(fd, &msg, 0);
+	if (n < 0)
+		return recv_error(errno);
+	*type = MBEDTLS_SSL_MSG_APPLICATION_DATA;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	if (cm && cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
+		*type = *CMSG_DATA(cm);
+	return (int)n;
+}
+
+enum ctrl_verdict { CTRL_NEED_MORE = 1, CTRL_CONSUMED = 2 };
+
+/* What Mbed TLS does with one post-handshake message in io->ctrl: an Mbed TLS error, or
+ * CTRL_CONSUMED (dropped or answered; read on), or CTRL_NEED_MORE (incomplete). */
+static int handle_control(struct conn *c, size_t *used)
+{
+	struct io_state *io = &c->io;
+	const unsigned char *m = io->ctrl;
+	if (io->ctrl_type == MBEDTLS_SSL_MSG_ALERT) {
+		if (io->ctrl_len < 2)
+			return CTRL_NEED_MORE;
+		*used = 2;
+		if (io->ctrl_len != 2)
+			return MBEDTLS_ERR_SSL_INVALID_RECORD;
+		if (m[0] == MBEDTLS_SSL_ALERT_LEVEL_FATAL)
+			return MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE;
+		if (m[1] == MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY)
+			return MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY;
+		return CTRL_CONSUMED; /* other warnings are ignored */
+	}
+	if (io->ctrl_type != MBEDTLS_SSL_MSG_HANDSHAKE)
+		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
+	if (io->ctrl_len < 4)
+		return CTRL_NEED_MORE;
+	size_t body = ((size_t)m[1] << 16) | ((size_t)m[2] << 8) | m[3];
+	if (4 + body > CTRL_MAX)
+		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
+	if (io->ctrl_len < 4 + body)
+		return CTRL_NEED_MORE;
+	*used = 4 + body;
+	bool server = conn_is_server(c);
+	if (c->version == 0x0304) {
+		/* Tickets are dropped as Mbed TLS does when the app did not ask for them. KeyUpdate
+		 * is not supported by Mbed TLS 3.6: the same error it gives. */
+		if (!server && m[0] == MBEDTLS_SSL_HS_NEW_SESSION_TICKET)
+			return CTRL_CONSUMED;
+		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
+	}
+	/* TLS 1.2 renegotiation requests: refused with a warning, the connection goes on. */
+	if ((!server && m[0] == MBEDTLS_SSL_HS_HELLO_REQUEST && body == 0) ||
+	    (server && m[0] == MBEDTLS_SSL_HS_CLIENT_HELLO)) {
+		int ret = conn_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_WARNING,
+					  MBEDTLS_SSL_ALERT_MSG_NO_RENEGOTIATION);
+		return ret ? ret : CTRL_CONSUMED;
+	}
+	return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
+}
+
+/* Takes n bytes of a control record into io->ctrl and handles every complete message. */
+static int absorb_control(struct conn *c, unsigned char type, const unsigned char *p, size_t n)
+{
+	struct io_state *io = &c->io;
+	if (io->ctrl_len && io->ctrl_type != type)
+		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE; /* a message cut off by another record */
+	if (!io->ctrl && !(io->ctrl = malloc(CTRL_MAX)))
+		return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+	if (io->ctrl_len + n > CTRL_MAX)
+		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
+	if (p != io->ctrl + io->ctrl_len)
+		memcpy(io->ctrl + io->ctrl_len, p, n);
+	io->ctrl_len += n;
+	io->ctrl_type = type;
+	for (;;) {
+		size_t used = 0;
+		int v = handle_control(c, &used);
+		if (v < 0) {
+			io->ctrl_len = 0;
+			return v;
+		}
+		if (v == CTRL_NEED_MORE)
+			return CTRL_NEED_MORE;
+		memmove(io->ctrl, io->ctrl + used, io->ctrl_len - used);
+		io->ctrl_len -= used;
+		if (io->ctrl_len == 0)
+			return CTRL_CONSUMED;
+	}
+}
+
+static int wait_readable(struct conn *c)
+{
+	if (!c->app_recv_timeout || c->read_timeout == 0)
+		return 0;
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	int r = poll(&pfd, 1, (int)c->read_timeout);
+	if (r == 0)
+		return MBEDTLS_ERR_SSL_TIMEOUT;
+	return r < 0 ? recv_error(errno) : 0;
+}
+
+int io_read(struct conn *c, unsigned char *buf, size_t len)
+{
+	struct io_state *io = &c->io;
+	if (len == 0)
+		return 0;
+	for (;;) {
+		int ret = wait_readable(c);
+		if (ret)
+			return ret;
+		unsigned char type;
+		if (io->ctrl_len) {
+			/* Finish the message a small read cut: straight into the control buffer. */
+			ret = recv_record(c->fd, io->ctrl + io->ctrl_len, CTRL_MAX - io->ctrl_len, &type);
+			if (ret <= 0)
+				return ret; /* EOF is 0, as Mbed TLS reports it */
+			ret = absorb_control(c, type, io->ctrl + io->ctrl_len, (size_t)ret);
+		} else {
+			ret = recv_record(c->fd, buf, len, &type);
+			if (ret == MBEDTLS_ERR_SSL_INVALID_MAC)
+				conn_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+						MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC);
+			if (ret < 0 || type == MBEDTLS_SSL_MSG_APPLICATION_DATA)
+				return ret; /* data, EOF (0, as Mbed TLS reports it) or an error */
+			ret = absorb_control(c, type, buf, (size_t)ret);
+		}
+		if (ret < 0)
+			return ret;
+		/* CTRL_CONSUMED or CTRL_NEED_MORE: read on (blocking) or report WANT_READ from
+		 * the next recvmsg (non-blocking). */
+	}
+}
+
+void io_reset(struct io_state *io)
+{
+	io->pending_len = io->pending_off = io->pending_result = 0;
+	io->ctrl_len = 0;
+}
+
+void io_free(struct io_state *io)
+{
+	free(io->pending);
+	free(io->ctrl);
+	*io = (struct io_state){ 0 };
+}

@@ -1,0 +1,10 @@
+/* One-line log records to stderr or KTLS_SHIM_LOG_FILE. Never given key material. */
+#ifndef KTLSSHIM_LOG_H
+#define KTLSSHIM_LOG_H
+
+#include "config.h"
+
+__attribute__((format(printf, 2, 3))) void log_msg(enum log_level level, const char *fmt, ...);
+#define log_enabled(level) (config_get()->log >= (level))
+
+#endif
