@@ -1,0 +1,295 @@
+/* The kernel side of kTLS: TCP_ULP "tls", TLS_TX/TLS_RX crypto_info, and a capability probe.
+ * No Mbed TLS here: it only speaks the kernel uapi (<linux/tls.h>). */
+#include "ktls.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/tls.h>
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+#ifndef TCP_ULP
+#define TCP_ULP 31
+#endif
+
+/* Every struct the kernel may want; it checks optlen against the exact one for the cipher. */
+union kinfo {
+	struct tls_crypto_info info;
+	struct tls12_crypto_info_aes_gcm_128 gcm128;
+	struct tls12_crypto_info_aes_gcm_256 gcm256;
+	struct tls12_crypto_info_aes_ccm_128 ccm128;
+	struct tls12_crypto_info_chacha20_poly1305 chacha;
+};
+
+static void wipe(void *p, size_t n)
+{
+	explicit_bzero(p, n);
+}
+
+static void put_be64(unsigned char out[8], uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		out[i] = (unsigned char)v;
+}
+
+static uint64_t get_be64(const unsigned char in[8])
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | in[i];
+	return v;
+}
+
+int ktls_attach_ulp(int fd)
+{
+	static const char ulp[] = "tls";
+	if (setsockopt(fd, SOL_TCP, TCP_ULP, ulp, sizeof ulp - 1) == 0 || errno == EEXIST)
+		return 0;
+	return -errno;
+}
+
+/* GCM and CCM: salt = first 4 bytes of the nonce base. TLS 1.3: the kernel iv is the other 8 and the
+ * kernel XORs in the sequence number. TLS 1.2: the kernel iv is the explicit nonce of the next record,
+ * which Mbed TLS takes to be the sequence number. */
+#define FILL_AES(s, type, p, seqbe)                                                              \
+	do {                                                                                     \
+		(s).info.version = (p)->version;                                                  \
+		(s).info.cipher_type = (type);                                                    \
+		memcpy((s).key, (p)->keys.key, sizeof(s).key);                                    \
+		memcpy((s).salt, (p)->keys.iv, sizeof(s).salt);                                   \
+		if ((p)->version == TLS_1_2_VERSION)                                              \
+			memcpy((s).iv, (seqbe), sizeof(s).iv);                                    \
+		else                                                                              \
+			memcpy((s).iv, (p)->keys.iv + sizeof(s).salt, sizeof(s).iv);              \
+		memcpy((s).rec_seq, (seqbe), sizeof(s).rec_seq);                                  \
+	} while (0)
+
+int ktls_install(int fd, enum ktls_dir dir, const struct ktls_params *p)
+{
+	if (dir != KTLS_DIR_TX && dir != KTLS_DIR_RX)
+		return -EINVAL;
+	if (p->version != TLS_1_2_VERSION && p->version != TLS_1_3_VERSION)
+		return -EINVAL;
+
+	union kinfo u;
+	unsigned char seqbe[8];
+	size_t len = 0, key_len = 0, iv_need = 12;
+	memset(&u, 0, sizeof u);
+	put_be64(seqbe, p->seq);
+
+	switch (p->cipher) {
+	case KCIPHER_AES_GCM_128:
+		key_len = sizeof u.gcm128.key;
+		break;
+	case KCIPHER_AES_GCM_256:
+		key_len = sizeof u.gcm256.key;
+		break;
+	case KCIPHER_AES_CCM_128:
+		key_len = sizeof u.ccm128.key;
+		break;
+	case KCIPHER_CHACHA20_POLY1305:
+		key_len = sizeof u.chacha.key;
+		break;
+	default:
+		return -EINVAL;
+	}
+	/* TLS 1.2 GCM/CCM only carries the 4-byte implicit part of the nonce. */
+	if (p->version == TLS_1_2_VERSION && p->cipher != KCIPHER_CHACHA20_POLY1305)
+		iv_need = 4;
+	if (p->keys.key_len != key_len || p->keys.iv_len < iv_need || p->keys.iv_len > KEYS_IV_LEN)
+		return -EINVAL;
+
+	switch (p->cipher) {
+	case KCIPHER_AES_GCM_128:
+		FILL_AES(u.gcm128, TLS_CIPHER_AES_GCM_128, p, seqbe);
+		len = sizeof u.gcm128;
+		break;
+	case KCIPHER_AES_GCM_256:
+		FILL_AES(u.gcm256, TLS_CIPHER_AES_GCM_256, p, seqbe);
+		len = sizeof u.gcm256;
+		break;
+	case KCIPHER_AES_CCM_128:
+		FILL_AES(u.ccm128, TLS_CIPHER_AES_CCM_128, p, seqbe);
+		len = sizeof u.ccm128;
+		break;
+	default: /* ChaCha20-Poly1305: the whole 12-byte nonce base, no salt, in both versions. */
+		u.chacha.info.version = p->version;
+		u.chacha.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+		memcpy(u.chacha.key, p->keys.key, sizeof u.chacha.key);
+		memcpy(u.chacha.iv, p->keys.iv, sizeof u.chacha.iv);
+		memcpy(u.chacha.rec_seq, seqbe, sizeof u.chacha.rec_seq);
+		len = sizeof u.chacha;
+		break;
+	}
+
+	int rc = setsockopt(fd, SOL_TLS, dir == KTLS_DIR_TX ? TLS_TX : TLS_RX, &u, (socklen_t)len);
+	rc = rc == 0 ? 0 : -errno;
+	wipe(&u, sizeof u);
+	return rc;
+}
+
+int ktls_query(int fd, enum ktls_dir dir, uint16_t *version, enum kcipher *cipher, uint64_t *seq)
+{
+	if (dir != KTLS_DIR_TX && dir != KTLS_DIR_RX)
+		return -EINVAL;
+	int opt = dir == KTLS_DIR_TX ? TLS_TX : TLS_RX;
+	union kinfo u;
+	memset(&u, 0, sizeof u);
+
+	/* Exactly the header first: the kernel answers with version and cipher only. */
+	socklen_t len = sizeof u.info;
+	if (getsockopt(fd, SOL_TLS, opt, &u, &len) != 0)
+		return -errno;
+
+	enum kcipher c;
+	socklen_t want;
+	switch (u.info.cipher_type) {
+	case TLS_CIPHER_AES_GCM_128:
+		c = KCIPHER_AES_GCM_128;
+		want = sizeof u.gcm128;
+		break;
+	case TLS_CIPHER_AES_GCM_256:
+		c = KCIPHER_AES_GCM_256;
+		want = sizeof u.gcm256;
+		break;
+	case TLS_CIPHER_AES_CCM_128:
+		c = KCIPHER_AES_CCM_128;
+		want = sizeof u.ccm128;
+		break;
+	case TLS_CIPHER_CHACHA20_POLY1305:
+		c = KCIPHER_CHACHA20_POLY1305;
+		want = sizeof u.chacha;
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+
+	len = want;
+	int rc = getsockopt(fd, SOL_TLS, opt, &u, &len) == 0 ? 0 : -errno;
+	if (rc == 0 && len != want)
+		rc = -EPROTO;
+	if (rc == 0) {
+		const unsigned char *rs;
+		switch (c) {
+		case KCIPHER_AES_GCM_128:
+			rs = u.gcm128.rec_seq;
+			break;
+		case KCIPHER_AES_GCM_256:
+			rs = u.gcm256.rec_seq;
+			break;
+		case KCIPHER_AES_CCM_128:
+			rs = u.ccm128.rec_seq;
+			break;
+		default:
+			rs = u.chacha.rec_seq;
+			break;
+		}
+		if (version)
+			*version = u.info.version;
+		if (cipher)
+			*cipher = c;
+		if (seq)
+			*seq = get_be64(rs);
+	}
+	wipe(&u, sizeof u); /* the kernel handed the key back too */
+	return rc;
+}
+
+/* A connected loopback TCP pair through an already listening socket; the accepted side is only
+ * kept so the connection stays established. */
+static int make_pair(int lfd, const struct sockaddr_in *addr, int *cfd, int *sfd)
+{
+	*cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*cfd < 0)
+		return -errno;
+	if (connect(*cfd, (const struct sockaddr *)addr, sizeof *addr) != 0) {
+		int e = -errno;
+		close(*cfd);
+		return e;
+	}
+	*sfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (*sfd < 0) {
+		int e = -errno;
+		close(*cfd);
+		return e;
+	}
+	return 0;
+}
+
+static void zero_params(struct ktls_params *p, uint16_t version, enum kcipher c)
+{
+	memset(p, 0, sizeof *p);
+	p->version = version;
+	p->cipher = c;
+	p->keys.key_len = c == KCIPHER_AES_GCM_128 || c == KCIPHER_AES_CCM_128 ? 16 : 32;
+	p->keys.iv_len = version == TLS_1_2_VERSION && c != KCIPHER_CHACHA20_POLY1305 ? 4 : 12;
+}
+
+int ktls_probe(struct ktls_caps *caps)
+{
+	static const uint16_t versions[2] = { TLS_1_2_VERSION, TLS_1_3_VERSION };
+	memset(caps, 0, sizeof *caps);
+	caps->rekey = -1;
+
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0)
+		return -errno;
+	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof addr;
+	int rc = 0;
+	if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, 4) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&addr, &alen) != 0) {
+		rc = -errno;
+		goto out;
+	}
+
+	int cfd, sfd;
+	if ((rc = make_pair(lfd, &addr, &cfd, &sfd)) != 0)
+		goto out;
+	int e = ktls_attach_ulp(cfd);
+	close(cfd);
+	close(sfd);
+	if (e != 0) {
+		caps->ulp_errno = -e;
+		goto out; /* nothing else can work */
+	}
+	caps->ulp = true;
+
+	struct ktls_params p;
+	for (int v = 0; v < 2; v++) {
+		for (int c = KCIPHER_AES_GCM_128; c <= KCIPHER_CHACHA20_POLY1305; c++) {
+			for (int d = 0; d < 2; d++) {
+				/* Fresh pair each time: a direction can only be set once (before 6.14). */
+				if ((rc = make_pair(lfd, &addr, &cfd, &sfd)) != 0)
+					goto out;
+				zero_params(&p, versions[v], (enum kcipher)c);
+				caps->can[v][c][d] = ktls_attach_ulp(cfd) == 0 &&
+						     ktls_install(cfd, (enum ktls_dir)d, &p) == 0;
+				close(cfd);
+				close(sfd);
+			}
+		}
+	}
+
+	/* Rekey (kernel >= 6.14): a second TLS_TX on a TLS 1.3 socket; older kernels say EBUSY. */
+	if (caps->can[1][KCIPHER_AES_GCM_128][KTLS_DIR_TX]) {
+		if ((rc = make_pair(lfd, &addr, &cfd, &sfd)) != 0)
+			goto out;
+		zero_params(&p, TLS_1_3_VERSION, KCIPHER_AES_GCM_128);
+		if (ktls_attach_ulp(cfd) == 0 && ktls_install(cfd, KTLS_DIR_TX, &p) == 0) {
+			e = ktls_install(cfd, KTLS_DIR_TX, &p);
+			caps->rekey = e == 0 ? 1 : e == -EBUSY ? 0 : -1;
+		}
+		close(cfd);
+		close(sfd);
+	}
+out:
+	close(lfd);
+	return rc;
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bats
+# tools/ktls-vm (the User-Mode Linux runner) and build/tools/ktls-probe. Each VM boot costs ~3-4 s,
+# so the checks share boots where they can.
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	cd "$BATS_TEST_DIRNAME/.."
+	[ -x build/tools/ktls-probe ] || make -s build/tools/ktls-probe >&2
+	# Exercise the VM even on a host whose kernel has kTLS.
+	export KTLS_VM_FORCE=1
+}
+
+setup() {
+	cd "$BATS_TEST_DIRNAME/.."
+	ROOT=$PWD
+}
+
+host_has_ktls() {
+	python3 - 2>/dev/null <<-'EOF'
+		import socket
+		l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+		c = socket.create_connection(l.getsockname()); l.accept()
+		c.setsockopt(socket.SOL_TCP, 31, b"tls")
+	EOF
+}
+
+@test "probe on the host: no ULP, exit 1" {
+	if host_has_ktls; then skip "this host kernel has kTLS"; fi
+	run build/tools/ktls-probe
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"ULP tls: no ("* ]]
+	[[ "$output" == *"TLS 1.3 rekey: "* ]]
+	run build/tools/ktls-probe --json
+	[ "$status" -eq 1 ]
+	python3 -c 'import json, sys; d = json.loads(sys.argv[1]); assert d["ulp"] is False, d' "$output"
+}
+
+@test "probe --help and bad arguments" {
+	run build/tools/ktls-probe --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == usage:* ]]
+	run build/tools/ktls-probe --bogus
+	[ "$status" -eq 2 ]
+}
+
+@test "probe in the VM: TLS 1.2 and 1.3, four ciphers, TX and RX" {
+	run --separate-stderr tools/ktls-vm build/tools/ktls-probe --json
+	echo "$output" "$stderr"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	python3 - "$output" <<-'EOF'
+		import json, sys
+		d = json.loads(sys.argv[1])  # also proves nothing but the JSON line is on stdout
+		assert d["ulp"] is True, d
+		for v in ("tls12", "tls13"):
+		    assert set(d[v]) == {"aes-gcm-128", "aes-gcm-256", "aes-ccm-128", "chacha20-poly1305"}, d[v]
+		    for c, dirs in d[v].items():
+		        assert dirs == {"tx": True, "rx": True}, (v, c, dirs)
+		assert d["rekey"] in (True, False), d
+	EOF
+}
+
+@test "VM: exit status, cwd, environment, argv and separate stderr pass through" {
+	mkdir -p "$BATS_TEST_TMPDIR/a dir"
+	cd "$BATS_TEST_TMPDIR/a dir"
+	KTLS_T_VAR=$'sp ace "dq" \'sq\' $x `bt` \\ nl\nend' \
+		run --separate-stderr "$ROOT/tools/ktls-vm" --mem 256M -- \
+		sh -c 'pwd; printf "%s\n" "$KTLS_T_VAR" "$#" "$1" "$2"; echo to-stderr >&2;
+			printf "a\tb\r\n" > tabs; exit 7' argv0 'two words' '*'
+	printf '%s\n' "$output" "--- stderr:" "$stderr"
+	[ "$status" -eq 7 ]
+	[ "${lines[0]}" = "$BATS_TEST_TMPDIR/a dir" ]
+	[ "${lines[1]}" = "sp ace \"dq\" 'sq' \$x \`bt\` \\ nl" ]
+	[ "${lines[2]}" = "end" ]
+	[ "${lines[3]}" = 2 ]
+	[ "${lines[4]}" = "two words" ]
+	[ "${lines[5]}" = "*" ]
+	[ "${#lines[@]}" -eq 6 ]
+	[ "$stderr" = to-stderr ]
+	# The command's file writes land in the caller's cwd on the host (hostfs), byte for byte.
+	[ "$(od -An -c tabs | tr -s ' ')" = " a \t b \r \n" ]
+}
+
+@test "VM: 10,000 lines in order and nothing else, without any stdin" {
+	tools/ktls-vm seq 10000 >"$BATS_TEST_TMPDIR/out" <&-
+	seq 10000 | cmp - "$BATS_TEST_TMPDIR/out"
+}
+
+@test "VM: missing kernel is a one-line boot failure, exit 125" {
+	KTLS_VM_KERNEL=/nonexistent run --separate-stderr tools/ktls-vm true
+	[ "$status" -eq 125 ]
+	[ -z "$output" ]
+	[[ "$stderr" == "ktls-vm: "* ]]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+}
+
+@test "VM: module load failure inside the VM is a one-line boot failure, exit 125" {
+	mkdir "$BATS_TEST_TMPDIR/mods" && : >"$BATS_TEST_TMPDIR/mods/modules.dep"
+	KTLS_VM_MODULES="$BATS_TEST_TMPDIR/mods" run --separate-stderr tools/ktls-vm echo never
+	echo "$stderr"
+	[ "$status" -eq 125 ]
+	[ -z "$output" ]
+	[[ "$stderr" == "ktls-vm: "*module* ]]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+}
+
+@test "VM: --timeout kills the VM, exit 124" {
+	SECONDS=0
+	run --separate-stderr tools/ktls-vm --timeout 2 sleep 30
+	[ "$status" -eq 124 ]
+	[ "$stderr" = "ktls-vm: timeout after 2 s" ]
+	[ "$SECONDS" -lt 10 ]
+}
