@@ -11,12 +11,17 @@ $(BUILD)/config.mk: tools/install-deps tools/fetch-debian-pkgs
 MBEDTLS_LIBS := -L$(MBEDTLS_LIBDIR) -Wl,--disable-new-dtags,-rpath,$(MBEDTLS_LIBDIR) -lmbedtls -lmbedx509 -lmbedcrypto
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -I$(MBEDTLS_INC) -Iinclude -Ishim
 CFLAGS := $(CFLAGS_COMMON) -O2
-SAN_FLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+# Sanitizer builds: asan (ASan+UBSan) runs on the host; ubsan runs inside tools/ktls-vm, whose
+# User-Mode Linux address space is too small for ASan's shadow memory.
+SAN_COMMON := -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all
+asan_FLAGS := $(SAN_COMMON) -fsanitize=address,undefined
+ubsan_FLAGS := $(SAN_COMMON) -fsanitize=undefined
 
 SHIM_SRC := $(wildcard shim/*.c)
 SHIM_HDR := $(wildcard shim/*.h include/*.h)
 APP_SRC := $(wildcard tests/apps/*.c)
 APP_HDR := $(wildcard tests/apps/*.h)
+APP_LIB_SRC := $(filter-out tests/apps/mbed-%.c,$(APP_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 # The pure parts the unit tests link directly (no interposition, no kernel).
 UNIT_LIB_SRC := $(filter-out shim/interpose.c,$(SHIM_SRC))
@@ -26,36 +31,40 @@ APPS := $(BUILD)/apps/mbed-server $(BUILD)/apps/mbed-client
 UNITS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 TOOLS := $(BUILD)/tools/ktls-probe
 FAULT_LIB := $(BUILD)/tests/librefuse-sockopt.so
-SAN_LIB := $(BUILD)/asan/libktlsshim.so
-SAN_APPS := $(BUILD)/asan/apps/mbed-server $(BUILD)/asan/apps/mbed-client
-SAN_UNITS := $(patsubst tests/unit/%.c,$(BUILD)/asan/unit/%,$(UNIT_SRC))
+SAN_TARGETS := $(foreach v,asan ubsan,$(BUILD)/$(v)/libktlsshim.so $(BUILD)/$(v)/apps/mbed-server \
+	$(BUILD)/$(v)/apps/mbed-client $(patsubst tests/unit/%.c,$(BUILD)/$(v)/unit/%,$(UNIT_SRC)))
 
 .PHONY: all san test demo clean deps
 all: $(BUILD)/config.mk $(LIB) $(APPS) $(UNITS) $(TOOLS) $(FAULT_LIB)
 	@echo "ktlsshim: built against Mbed TLS $(MBEDTLS_VERSION) ($(MBEDTLS_LIBDIR))"
-san: $(SAN_LIB) $(SAN_APPS) $(SAN_UNITS)
+san: $(SAN_TARGETS)
 deps: $(BUILD)/config.mk
 
 $(LIB): $(SHIM_SRC) $(SHIM_HDR) $(BUILD)/config.mk
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -shared -o $@ $(SHIM_SRC) $(MBEDTLS_LIBS) -ldl -lpthread
-$(SAN_LIB): $(SHIM_SRC) $(SHIM_HDR) $(BUILD)/config.mk
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -fPIC -fvisibility=hidden -shared -o $@ $(SHIM_SRC) $(MBEDTLS_LIBS) -ldl -lpthread
 
-$(BUILD)/apps/%: tests/apps/%.c $(filter-out tests/apps/mbed-%.c,$(APP_SRC)) $(APP_HDR) $(BUILD)/config.mk
+$(BUILD)/apps/%: tests/apps/%.c $(APP_LIB_SRC) $(APP_HDR) $(BUILD)/config.mk
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(filter-out tests/apps/mbed-%.c,$(APP_SRC)) $(MBEDTLS_LIBS) -lpthread
-$(BUILD)/asan/apps/%: tests/apps/%.c $(filter-out tests/apps/mbed-%.c,$(APP_SRC)) $(APP_HDR) $(BUILD)/config.mk
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -o $@ $< $(filter-out tests/apps/mbed-%.c,$(APP_SRC)) $(MBEDTLS_LIBS) -lpthread
+	$(CC) $(CFLAGS) -o $@ $< $(APP_LIB_SRC) $(MBEDTLS_LIBS) -lpthread
 
 $(BUILD)/unit/%: tests/unit/%.c $(UNIT_LIB_SRC) $(SHIM_HDR) $(BUILD)/config.mk
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(UNIT_LIB_SRC) $(MBEDTLS_LIBS) -ldl -lpthread
-$(BUILD)/asan/unit/%: tests/unit/%.c $(UNIT_LIB_SRC) $(SHIM_HDR) $(BUILD)/config.mk
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -o $@ $< $(UNIT_LIB_SRC) $(MBEDTLS_LIBS) -ldl -lpthread
+
+# The same library, apps and unit tests for each sanitizer variant V (asan, ubsan).
+define SAN_RULES
+$(BUILD)/$(1)/libktlsshim.so: $(SHIM_SRC) $(SHIM_HDR) $(BUILD)/config.mk
+	@mkdir -p $$(@D)
+	$(CC) $(CFLAGS_COMMON) $($(1)_FLAGS) -fPIC -fvisibility=hidden -shared -o $$@ $(SHIM_SRC) $(MBEDTLS_LIBS) -ldl -lpthread
+$(BUILD)/$(1)/apps/%: tests/apps/%.c $(APP_LIB_SRC) $(APP_HDR) $(BUILD)/config.mk
+	@mkdir -p $$(@D)
+	$(CC) $(CFLAGS_COMMON) $($(1)_FLAGS) -o $$@ $$< $(APP_LIB_SRC) $(MBEDTLS_LIBS) -lpthread
+$(BUILD)/$(1)/unit/%: tests/unit/%.c $(UNIT_LIB_SRC) $(SHIM_HDR) $(BUILD)/config.mk
+	@mkdir -p $$(@D)
+	$(CC) $(CFLAGS_COMMON) $($(1)_FLAGS) -o $$@ $$< $(UNIT_LIB_SRC) $(MBEDTLS_LIBS) -ldl -lpthread
+endef
+$(foreach v,asan ubsan,$(eval $(call SAN_RULES,$(v))))
 
 $(BUILD)/tools/%: tools/%.c $(UNIT_LIB_SRC) $(SHIM_HDR) $(BUILD)/config.mk
 	@mkdir -p $(@D)

@@ -105,7 +105,7 @@ void config_parse(struct shim_config *c, const char *(*get)(const char *),
 	}
 	if ((v = get("KTLS_SHIM_CIPHERS")) && *v && !parse_list(v, &c->ciphers, match_cipher))
 		bad_value(report, "KTLS_SHIM_CIPHERS", v,
-			  "a comma list of aes-gcm-128, aes-gcm-256, aes-ccm-128, chacha20-poly1305",
+			  "a comma list of AES-128-GCM, AES-256-GCM, AES-128-CCM, CHACHA20-POLY1305",
 			  "all four");
 	if ((v = get("KTLS_SHIM_VERSIONS")) && *v) {
 		unsigned bits;
@@ -156,4 +156,10 @@ const struct shim_config *config_get(void)
 {
 	pthread_once(&config_once, config_init);
 	return &config;
+}
+
+/* Read at load time, so that a bad value is reported when the program starts. */
+__attribute__((constructor)) static void config_at_load(void)
+{
+	config_get();
 }

@@ -14,6 +14,7 @@
 #include "ktls.h"
 #include "log.h"
 #include "real.h"
+#include "stats.h"
 
 /* ---- context map: a fixed hash table, lock held only for lookup and insert/remove ---- */
 
@@ -72,7 +73,7 @@ void conn_reset(struct conn *c)
 	c->handshake_done = c->send_incomplete = c->write_pending = c->user_data_read = false;
 	c->tx_state = c->rx_state = DIR_UNDECIDED;
 	c->tx_why = c->rx_why = NULL;
-	c->checked = c->logged = c->ulp = false;
+	c->checked = c->logged = c->ulp = c->strict_failed = false;
 	c->fd = -1;
 }
 
@@ -396,11 +397,23 @@ static bool rx_is_idle(const struct conn *c)
 	       real.check_pending(c->ssl) == 0;
 }
 
-static void log_decision(struct conn *c)
+/* Once per connection, when both directions are decided: the log line, the statistics, and
+ * KTLS_SHIM_STRICT's verdict. */
+static void conclude(struct conn *c)
 {
 	if (c->logged || c->tx_state == DIR_UNDECIDED || c->rx_state == DIR_UNDECIDED)
 		return;
 	c->logged = true;
+	stats_connection(c->tx_state == DIR_KERNEL ? NULL : c->tx_why,
+			 c->rx_state == DIR_KERNEL ? NULL : c->rx_why);
+	const struct shim_config *cfg = config_get();
+	if (cfg->strict && ((cfg->tx && c->tx_state != DIR_KERNEL) ||
+			    (cfg->rx && c->rx_state != DIR_KERNEL))) {
+		c->strict_failed = true;
+		log_msg(LOG_ERROR, "fd=%d: KTLS_SHIM_STRICT: not offloaded (tx %s, rx %s); failing the connection",
+			c->fd, c->tx_why ? c->tx_why : "kernel", c->rx_why ? c->rx_why : "kernel");
+		conn_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_FATAL, MBEDTLS_SSL_ALERT_MSG_INTERNAL_ERROR);
+	}
 	const char *suite = mbedtls_ssl_get_ciphersuite(c->ssl);
 	log_msg(LOG_INFO, "fd=%d role=%s version=%s suite=%s tx=%s%s%s%s rx=%s%s%s%s", c->fd,
 		conn_is_server(c) ? "server" : "client", mbedtls_ssl_get_version(c->ssl),
@@ -448,7 +461,7 @@ void conn_try_handoff(struct conn *c)
 		seq_reset(&c->tx);
 		seq_reset(&c->rx);
 	}
-	log_decision(c);
+	conclude(c);
 }
 
 int conn_send_alert(struct conn *c, unsigned char level, unsigned char desc)

@@ -60,6 +60,7 @@ struct conn {
 	enum dir_state tx_state, rx_state;
 	const char *tx_why, *rx_why;
 	bool checked, logged, ulp;
+	bool strict_failed; /* KTLS_SHIM_STRICT refused a connection that stayed in user space */
 	int fd;
 	uint32_t read_timeout; /* ms, copied from the config when RX moves to the kernel */
 	struct io_state io;

@@ -41,7 +41,7 @@ static int finish_handshake(struct conn *c)
 		conn_handshake_done(c);
 		conn_try_handoff(c);
 	}
-	return ret;
+	return c->strict_failed ? MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE : ret;
 }
 
 EXPORT void mbedtls_ssl_init(mbedtls_ssl_context *ssl)
@@ -115,6 +115,8 @@ EXPORT int mbedtls_ssl_read(mbedtls_ssl_context *ssl, unsigned char *buf, size_t
 				return ret;
 		}
 		conn_try_handoff(c);
+		if (c->strict_failed)
+			return MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE;
 		if (c->rx_state == DIR_KERNEL)
 			return io_read(c, buf, len);
 	}
@@ -136,6 +138,8 @@ EXPORT int mbedtls_ssl_write(mbedtls_ssl_context *ssl, const unsigned char *buf,
 				return ret;
 		}
 		conn_try_handoff(c);
+		if (c->strict_failed)
+			return MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE;
 		if (c->tx_state == DIR_KERNEL)
 			return io_write(c, buf, len);
 	}

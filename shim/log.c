@@ -20,20 +20,33 @@ static void log_open(void)
 	}
 }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+static void log_line(const char *fmt, va_list ap)
 {
-	if (!log_enabled(level))
-		return;
 	pthread_once(&log_once, log_open);
 	char line[1024];
 	int n = snprintf(line, sizeof(line), "ktlsshim[%d]: ", (int)getpid());
-	va_list ap;
-	va_start(ap, fmt);
 	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
 	if (write(log_fd, line, (size_t)n) < 0)
 		return;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	if (!log_enabled(level))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	log_line(fmt, ap);
+	va_end(ap);
+}
+
+void log_always(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_line(fmt, ap);
+	va_end(ap);
 }

@@ -5,6 +5,8 @@
 #include "config.h"
 
 __attribute__((format(printf, 2, 3))) void log_msg(enum log_level level, const char *fmt, ...);
+/* A line written whatever the level (the exit summary the operator asked for). */
+__attribute__((format(printf, 1, 2))) void log_always(const char *fmt, ...);
 #define log_enabled(level) (config_get()->log >= (level))
 
 #endif

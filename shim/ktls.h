@@ -1,0 +1,39 @@
+/* The kernel side: attach the TLS ULP, install one direction's crypto_info, probe capabilities. */
+#ifndef KTLSSHIM_KTLS_H
+#define KTLSSHIM_KTLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keys.h"
+
+enum ktls_dir { KTLS_DIR_TX = 0, KTLS_DIR_RX = 1 };
+
+/* Everything the kernel needs for one direction. */
+struct ktls_params {
+	uint16_t version; /* 0x0303 or 0x0304 */
+	enum kcipher cipher;
+	struct traffic_keys keys;
+	uint64_t seq; /* sequence number of the next record in this direction */
+};
+
+/* setsockopt(TCP_ULP, "tls"); EEXIST counts as success. 0 or -errno. */
+int ktls_attach_ulp(int fd);
+/* setsockopt(SOL_TLS, TLS_TX or TLS_RX) with the exact kernel struct for the cipher; the struct on
+ * the stack is wiped before returning. 0 or -errno. */
+int ktls_install(int fd, enum ktls_dir dir, const struct ktls_params *p);
+/* getsockopt(SOL_TLS, TLS_TX or TLS_RX): version, cipher and rec_seq of what is installed (the key
+ * is read by the kernel call but wiped here). 0 or -errno. */
+int ktls_query(int fd, enum ktls_dir dir, uint16_t *version, enum kcipher *cipher, uint64_t *seq);
+
+/* Capability probe on a connected loopback pair with throw-away keys. */
+struct ktls_caps {
+	bool ulp;                        /* TCP_ULP "tls" accepted */
+	bool can[2][5][2];               /* [tls12=0/tls13=1][kcipher][tx/rx] */
+	int rekey;                       /* TLS 1.3 TX key may be set twice: 1 yes, 0 no, -1 unknown */
+	int ulp_errno;                   /* errno of the refused ULP, else 0 */
+};
+int ktls_probe(struct ktls_caps *caps);
+
+#endif

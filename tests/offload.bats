@@ -1,0 +1,230 @@
+#!/usr/bin/env bats
+# The offload core, end to end, with the stand-in apps. The same cases run twice (tools/run-tests):
+# inside tools/ktls-vm with KTLS_EXPECT=kernel, where /proc/net/tls_stat must show the kernel took
+# TX and RX on every shimmed endpoint, and on the host (no kTLS) with KTLS_EXPECT=user, where every
+# case must pass unchanged through the fallback and the shim must say why it stayed in user space.
+# KTLS_TEST_QUICK=1 shrinks the transfers (the sanitizer run).
+
+setup_file() {
+	export ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+	export SHIM=${SHIM:-$ROOT/build/libktlsshim.so}
+	export APPS=${APPS:-$ROOT/build/apps}
+	export KTLS_EXPECT=${KTLS_EXPECT:-user}
+	export BIG=64M
+	[ -z "${KTLS_TEST_QUICK:-}" ] || BIG=1M
+	# The expectation must match what the kernel really can do, or the suite proves nothing.
+	if [ "$KTLS_EXPECT" = kernel ]; then
+		"$ROOT/build/tools/ktls-probe" >/dev/null
+	else
+		! "$ROOT/build/tools/ktls-probe" >/dev/null
+	fi
+}
+
+tls_stat() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' /proc/net/tls_stat 2>/dev/null || echo 0; }
+
+# run_pair WHERE ARGS...: the stand-in server and client with ARGS each (plus $SERVER_ARGS and
+# $CLIENT_ARGS); WHERE says which ends get the shim: both, server, client or none. Sets
+# d_tx d_rx d_err (tls_stat deltas) and leaves the outputs in $BATS_TEST_TMPDIR.
+run_pair() {
+	local where=$1
+	shift
+	local senv=(env) cenv=(env) dir=$BATS_TEST_TMPDIR
+	local shim=(LD_PRELOAD="$SHIM" KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE="$dir/shim.log" ${SHIM_ENV:-})
+	case $where in both | server) senv+=("${shim[@]}") ;; esac
+	case $where in both | client) cenv+=("${shim[@]}") ;; esac
+	local tx0 rx0 err0
+	tx0=$(tls_stat TlsTxSw) rx0=$(tls_stat TlsRxSw) err0=$(tls_stat TlsDecryptError)
+	rm -f "$dir/port" "$dir/shim.log"
+	"${senv[@]}" "$APPS/mbed-server" --port-file "$dir/port" --serve "${SERVE:-1}" "$@" \
+		${SERVER_ARGS:-} >"$dir/server.out" 2>&1 &
+	local spid=$!
+	for _ in $(seq 200); do [ -s "$dir/port" ] && break; sleep 0.05; done
+	local crc=0 src=0
+	"${cenv[@]}" "$APPS/mbed-client" --port "$(cat "$dir/port")" "$@" ${CLIENT_ARGS:-} \
+		>"$dir/client.out" 2>&1 || crc=$?
+	wait "$spid" || src=$?
+	d_tx=$(($(tls_stat TlsTxSw) - tx0)) d_rx=$(($(tls_stat TlsRxSw) - rx0))
+	d_err=$(($(tls_stat TlsDecryptError) - err0))
+	if [ "$crc" -ne 0 ] || [ "$src" -ne 0 ]; then
+		echo "# server (exit $src):" && sed 's/^/#   /' "$dir/server.out"
+		echo "# client (exit $crc):" && sed 's/^/#   /' "$dir/client.out"
+		[ -f "$dir/shim.log" ] && sed 's/^/#   /' "$dir/shim.log"
+		return 1
+	fi
+}
+
+# expect_offload N: N shimmed endpoint connections moved TX and RX to the kernel (kTLS kernel),
+# or none did and each said the kernel has no kTLS (host).
+expect_offload() {
+	local n=$1
+	[ "$d_err" -eq 0 ]
+	if [ "$KTLS_EXPECT" = kernel ]; then
+		if [ "$d_tx" -ne "$n" ] || [ "$d_rx" -ne "$n" ]; then
+			echo "# expected $n kernel TX and RX, got TlsTxSw +$d_tx TlsRxSw +$d_rx"
+			sed 's/^/#   /' "$BATS_TEST_TMPDIR/shim.log" 2>/dev/null
+			return 1
+		fi
+		[ "$(grep -c 'tx=kernel rx=kernel' "$BATS_TEST_TMPDIR/shim.log")" -eq "$n" ]
+	else
+		[ "$d_tx" -eq 0 ] && [ "$d_rx" -eq 0 ]
+		[ "$n" -eq 0 ] || grep -q 'tx=user(kernel has no kTLS) rx=user(kernel has no kTLS)' "$BATS_TEST_TMPDIR/shim.log"
+	fi
+}
+
+# expect_user N WHY [HOST_WHY]: N connections logged with both directions in user space for
+# reason WHY (HOST_WHY on a kernel without kTLS, default: that), and the counters did not move.
+expect_user() {
+	[ "$d_tx" -eq 0 ] && [ "$d_rx" -eq 0 ] && [ "$d_err" -eq 0 ]
+	local why=$2
+	[ "$KTLS_EXPECT" = kernel ] || why=${3:-kernel has no kTLS}
+	[ "$(grep -cF "tx=user($why) rx=user($why)" "$BATS_TEST_TMPDIR/shim.log")" -eq "$1" ]
+}
+
+# Every placement of the shim for one suite: both ends, server only, client only.
+matrix() {
+	local tls=$1 suite=$2
+	run_pair both --tls "$tls" --suite "$suite" --up "$BIG" --down "$BIG"
+	grep -q "suite=$suite" "$BATS_TEST_TMPDIR/client.out"
+	expect_offload 2
+	run_pair server --tls "$tls" --suite "$suite" --up "$BIG" --down "$BIG"
+	expect_offload 1
+	run_pair client --tls "$tls" --suite "$suite" --up "$BIG" --down "$BIG"
+	expect_offload 1
+}
+
+@test "TLS 1.3 AES-128-GCM: shim on both, server, client" { matrix 1.3 TLS1-3-AES-128-GCM-SHA256; }
+@test "TLS 1.3 AES-256-GCM: shim on both, server, client" { matrix 1.3 TLS1-3-AES-256-GCM-SHA384; }
+@test "TLS 1.3 CHACHA20-POLY1305: shim on both, server, client" { matrix 1.3 TLS1-3-CHACHA20-POLY1305-SHA256; }
+@test "TLS 1.3 AES-128-CCM: shim on both, server, client" { matrix 1.3 TLS1-3-AES-128-CCM-SHA256; }
+@test "TLS 1.2 AES-128-GCM: shim on both, server, client" { matrix 1.2 TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256; }
+@test "TLS 1.2 AES-256-GCM: shim on both, server, client" { matrix 1.2 TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384; }
+@test "TLS 1.2 CHACHA20-POLY1305: shim on both, server, client" { matrix 1.2 TLS-ECDHE-RSA-WITH-CHACHA20-POLY1305-SHA256; }
+@test "TLS 1.2 AES-128-CCM: shim on both, server, client" { matrix 1.2 TLS-ECDHE-ECDSA-WITH-AES-128-CCM; }
+
+@test "TLS 1.3 tickets 0, 1, 3 and resumption" {
+	for n in 0 1 3; do
+		SERVER_ARGS="--tickets $n" CLIENT_ARGS=--resume SERVE=2 run_pair both --tls 1.3 --up 1M --down 1M
+		expect_offload 4
+		if [ "$n" -gt 0 ]; then
+			grep -q "RESUMED yes" "$BATS_TEST_TMPDIR/client.out"
+		fi
+	done
+}
+
+@test "TLS 1.2 session-ticket resumption" {
+	SERVER_ARGS="--tickets 1" CLIENT_ARGS=--resume SERVE=2 run_pair both --tls 1.2 --up 1M --down 1M
+	grep -q "RESUMED yes" "$BATS_TEST_TMPDIR/client.out"
+	expect_offload 4
+}
+
+@test "non-blocking sockets at both ends" {
+	for tls in 1.3 1.2; do
+		run_pair both --tls "$tls" --nonblock --up 8M --down 8M
+		expect_offload 2
+	done
+}
+
+@test "client certificates and an 8-deep certificate chain" {
+	for tls in 1.3 1.2; do
+		run_pair both --tls "$tls" --client-cert --chain 8 --up 1M --down 1M
+		expect_offload 2
+	done
+}
+
+@test "100-byte writes" {
+	run_pair both --tls 1.3 --chunk 100 --up 200K --down 200K
+	expect_offload 2
+}
+
+@test "TLS 1.3 HelloRetryRequest" {
+	run_pair both --tls 1.3 --hrr --up 1M --down 1M
+	expect_offload 2
+}
+
+@test "hand-off after data exchanged in user space" {
+	for tls in 1.3 1.2; do
+		SERVER_ARGS="--tickets 2" run_pair both --tls "$tls" --pre-data 50000 --up 1M --down 1M
+		expect_offload 2
+	done
+}
+
+@test "100 sequential connections on one server context" {
+	CLIENT_ARGS="--connections 100" SERVE=100 run_pair both --tls 1.3 --up 16K --down 16K
+	expect_offload 200
+}
+
+@test "32 concurrent connections" {
+	SERVER_ARGS=--threads CLIENT_ARGS="--parallel 32" SERVE=32 run_pair both --up 256K --down 256K
+	expect_offload 64
+}
+
+@test "the app's own key log still gets every secret" {
+	local dir=$BATS_TEST_TMPDIR
+	SERVER_ARGS="--keylog $dir/server.keys" CLIENT_ARGS="--keylog $dir/client.keys" \
+		run_pair both --tls 1.3 --up 64K --down 64K
+	expect_offload 2
+	for side in server client; do
+		for label in CLIENT_HANDSHAKE_TRAFFIC_SECRET SERVER_HANDSHAKE_TRAFFIC_SECRET \
+			CLIENT_TRAFFIC_SECRET_0 SERVER_TRAFFIC_SECRET_0; do
+			[ "$(grep -c "^$label " "$dir/$side.keys")" -eq 1 ]
+		done
+	done
+	SERVER_ARGS="--keylog $dir/server12.keys" run_pair both --tls 1.2 --up 64K --down 64K
+	[ "$(grep -c '^CLIENT_RANDOM ' "$dir/server12.keys")" -eq 1 ]
+}
+
+@test "read timeouts are honoured after the hand-off" {
+	SERVER_ARGS="--delay 700" CLIENT_ARGS="--read-timeout 200" \
+		run_pair both --tls 1.3 --down 64K
+	expect_offload 2
+	grep -Eq 'timeouts=[1-9]' "$BATS_TEST_TMPDIR/client.out"
+}
+
+@test "fallback: a suite the kernel cannot carry stays in user space" {
+	run_pair both --tls 1.3 --suite TLS1-3-AES-128-CCM-8-SHA256 --up 1M --down 1M
+	expect_user 2 "suite not supported by kTLS" "suite not supported by kTLS"
+	run_pair both --tls 1.2 --suite TLS-ECDHE-RSA-WITH-AES-128-CBC-SHA256 --up 1M --down 1M
+	expect_user 2 "suite not supported by kTLS" "suite not supported by kTLS"
+}
+
+@test "fallback: TCP_ULP refused" {
+	SHIM_ENV="LD_PRELOAD=$ROOT/build/tests/librefuse-sockopt.so:$SHIM KTLS_TEST_REFUSE=ulp" \
+		run_pair both --tls 1.3 --up 1M --down 1M
+	[ "$d_tx" -eq 0 ] && [ "$d_rx" -eq 0 ]
+	[ "$(grep -c 'tx=user(kernel has no kTLS) rx=user(kernel has no kTLS)' "$BATS_TEST_TMPDIR/shim.log")" -eq 2 ]
+}
+
+@test "fallback: TLS_RX refused keeps TX in the kernel, TLS_TX refused keeps RX" {
+	for dir in rx tx; do
+		SHIM_ENV="LD_PRELOAD=$ROOT/build/tests/librefuse-sockopt.so:$SHIM KTLS_TEST_REFUSE=$dir" \
+			run_pair both --tls 1.3 --up 4M --down 4M
+		[ "$d_err" -eq 0 ]
+		if [ "$KTLS_EXPECT" = kernel ]; then
+			if [ "$dir" = rx ]; then
+				[ "$d_tx" -eq 2 ] && [ "$d_rx" -eq 0 ]
+				[ "$(grep -c 'tx=kernel rx=user(kernel refused TLS_RX)' "$BATS_TEST_TMPDIR/shim.log")" -eq 2 ]
+			else
+				[ "$d_tx" -eq 0 ] && [ "$d_rx" -eq 2 ]
+				[ "$(grep -c 'tx=user(kernel refused TLS_TX) rx=kernel' "$BATS_TEST_TMPDIR/shim.log")" -eq 2 ]
+			fi
+		else
+			expect_user 2 "(not used)"
+		fi
+	done
+}
+
+@test "fallback: TLS 1.2 peer without the shim keeps working when only RX or TX is offloaded" {
+	for dir in tx rx; do
+		SHIM_ENV="KTLS_SHIM_DIRECTIONS=$dir" run_pair server --tls 1.2 --up 2M --down 2M
+		[ "$d_err" -eq 0 ]
+		if [ "$KTLS_EXPECT" = kernel ]; then
+			if [ "$dir" = tx ]; then [ "$d_tx" -eq 1 ] && [ "$d_rx" -eq 0 ]; else [ "$d_tx" -eq 0 ] && [ "$d_rx" -eq 1 ]; fi
+		fi
+	done
+}
+
+@test "KTLS_SHIM_DISABLE=1 leaves the kernel counters alone" {
+	SHIM_ENV="KTLS_SHIM_DISABLE=1" run_pair both --tls 1.3 --up 1M --down 1M
+	[ "$d_tx" -eq 0 ] && [ "$d_rx" -eq 0 ]
+	[ ! -s "$BATS_TEST_TMPDIR/shim.log" ]
+}
