@@ -31,11 +31,12 @@ APPS := $(BUILD)/apps/mbed-server $(BUILD)/apps/mbed-client
 UNITS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 TOOLS := $(BUILD)/tools/ktls-probe
 FAULT_LIB := $(BUILD)/tests/librefuse-sockopt.so
+API_TESTS := $(BUILD)/tests/export-server
 SAN_TARGETS := $(foreach v,asan ubsan,$(BUILD)/$(v)/libktlsshim.so $(BUILD)/$(v)/apps/mbed-server \
 	$(BUILD)/$(v)/apps/mbed-client $(patsubst tests/unit/%.c,$(BUILD)/$(v)/unit/%,$(UNIT_SRC)))
 
 .PHONY: all san test demo clean deps
-all: $(BUILD)/config.mk $(LIB) $(APPS) $(UNITS) $(TOOLS) $(FAULT_LIB)
+all: $(BUILD)/config.mk $(LIB) $(APPS) $(UNITS) $(TOOLS) $(FAULT_LIB) $(API_TESTS)
 	@echo "ktlsshim: built against Mbed TLS $(MBEDTLS_VERSION) ($(MBEDTLS_LIBDIR))"
 san: $(SAN_TARGETS)
 deps: $(BUILD)/config.mk
@@ -79,7 +80,36 @@ demo: all
 clean:
 	rm -rf $(BUILD)
 
+# Programs that link the library and use include/ktlsshim.h (it comes before Mbed TLS).
+$(BUILD)/tests/%: tests/api/%.c $(LIB) include/ktlsshim.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lktlsshim $(MBEDTLS_LIBS) -lpthread
+
 # Test-only fault injection (never installed).
 $(FAULT_LIB): tests/fault/refuse-sockopt.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
+
+# ---- make install [PREFIX=/usr/local] [DESTDIR=] ---------------------------------------------------
+# The library, the public header, ktls-run and ktls-probe, and a pkg-config file (from
+# ktlsshim.pc.in) that names the Mbed TLS this build used (build/config.mk) by path.
+# `make uninstall` with the same PREFIX/DESTDIR removes exactly these files.
+PREFIX ?= /usr/local
+KTLSSHIM_VERSION := 0.1.0
+INSTALL_FILES := lib/libktlsshim.so include/ktlsshim.h bin/ktls-run bin/ktls-probe \
+	lib/pkgconfig/ktlsshim.pc
+
+.PHONY: install uninstall
+install: $(LIB) $(TOOLS) include/ktlsshim.h tools/ktls-run ktlsshim.pc.in
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libktlsshim.so
+	install -m 0644 include/ktlsshim.h $(DESTDIR)$(PREFIX)/include/ktlsshim.h
+	install -m 0755 tools/ktls-run $(DESTDIR)$(PREFIX)/bin/ktls-run
+	install -m 0755 $(BUILD)/tools/ktls-probe $(DESTDIR)$(PREFIX)/bin/ktls-probe
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(KTLSSHIM_VERSION)|g' \
+		-e 's|@MBEDTLS_INC@|$(MBEDTLS_INC)|g' -e 's|@MBEDTLS_LIBDIR@|$(MBEDTLS_LIBDIR)|g' \
+		ktlsshim.pc.in >$(DESTDIR)$(PREFIX)/lib/pkgconfig/ktlsshim.pc
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/ktlsshim.pc
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALL_FILES))

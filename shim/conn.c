@@ -10,6 +10,7 @@
 #include <mbedtls/net_sockets.h>
 
 #include "config.h"
+#include "ktlsshim.h"
 #include "io.h"
 #include "ktls.h"
 #include "log.h"
@@ -74,6 +75,7 @@ void conn_reset(struct conn *c)
 	c->tx_state = c->rx_state = DIR_UNDECIDED;
 	c->tx_why = c->rx_why = NULL;
 	c->checked = c->logged = c->ulp = c->strict_failed = false;
+	c->tx_code = c->rx_code = 0;
 	c->fd = -1;
 }
 
@@ -168,7 +170,7 @@ static atomic_bool kernel_lacks_ktls;
 static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
 	struct conn *c = ctx;
-	if (c->tx_state == DIR_KERNEL) {
+	if (c->tx_state == DIR_KERNEL || c->tx_state == DIR_EXPORTED) {
 		/* Mbed TLS's own counter is behind the kernel's: its record would reuse a nonce. */
 		log_msg(LOG_ERROR, "fd=%d: Mbed TLS tried to write after the kernel took TX; refused", c->fd);
 		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
@@ -190,7 +192,7 @@ static int recv_result(struct conn *c, const unsigned char *buf, int ret)
 static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
 	struct conn *c = ctx;
-	if (c->rx_state == DIR_KERNEL)
+	if (c->rx_state == DIR_KERNEL || c->rx_state == DIR_EXPORTED)
 		return MBEDTLS_ERR_SSL_INTERNAL_ERROR; /* the socket now yields plaintext */
 	return recv_result(c, buf, c->app_recv(c->app_bio, buf, len));
 }
@@ -198,7 +200,7 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 static int bio_recv_timeout(void *ctx, unsigned char *buf, size_t len, uint32_t timeout)
 {
 	struct conn *c = ctx;
-	if (c->rx_state == DIR_KERNEL)
+	if (c->rx_state == DIR_KERNEL || c->rx_state == DIR_EXPORTED)
 		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
 	return recv_result(c, buf, c->app_recv_timeout(c->app_bio, buf, len, timeout));
 }
@@ -290,51 +292,67 @@ static int app_socket(const struct conn *c)
 	return fd;
 }
 
-static void decide(struct conn *c, bool tx, enum dir_state s, const char *why)
+/* why: the log's words; code: the same for the API (KTLSSHIM_ERR_*). */
+static void decide(struct conn *c, bool tx, enum dir_state s, const char *why, int code)
 {
 	if (tx && c->tx_state == DIR_UNDECIDED) {
 		c->tx_state = s;
 		c->tx_why = why;
+		c->tx_code = code;
 	} else if (!tx && c->rx_state == DIR_UNDECIDED) {
 		c->rx_state = s;
 		c->rx_why = why;
+		c->rx_code = code;
 	}
 }
 
-static void refuse_both(struct conn *c, const char *why)
+static void refuse_both(struct conn *c, const char *why, int code)
 {
-	decide(c, true, DIR_USER, why);
-	decide(c, false, DIR_USER, why);
+	decide(c, true, DIR_USER, why, code);
+	decide(c, false, DIR_USER, why, code);
 }
 
-/* Conditions that hold for the whole connection; NULL when offload may proceed. */
-static const char *connection_refusal(struct conn *c, const struct suite_info **suite)
+/* Conditions on the records: NULL when the shim can know and derive this connection's record
+ * state, else why not (*code: KTLSSHIM_ERR_*). */
+static const char *record_refusal(struct conn *c, const struct suite_info **suite, int *code)
 {
 	const struct shim_config *cfg = config_get();
 	struct conf_facts f = conf_lookup(c->conf);
-	if (!c->bio_wrapped)
-		return atomic_load(&kernel_lacks_ktls) ? "kernel has no kTLS" : "no socket BIO";
+	*code = KTLSSHIM_ERR_UNSUPPORTED;
+	if (!c->bio_wrapped) {
+		*code = KTLSSHIM_ERR_KERNEL;
+		return atomic_load(&kernel_lacks_ktls) ? "kernel has no kTLS" : "no BIO";
+	}
 	if (f.transport == MBEDTLS_SSL_TRANSPORT_DATAGRAM)
 		return "DTLS";
 	if (f.renegotiation == MBEDTLS_SSL_RENEGOTIATION_ENABLED)
 		return "renegotiation enabled";
 	if (c->version == 0)
 		return "no secrets exported";
-	if ((c->version == 0x0303 && !cfg->tls12) || (c->version == 0x0304 && !cfg->tls13))
-		return "version disabled by KTLS_SHIM_VERSIONS";
 	*suite = keys_suite((uint16_t)mbedtls_ssl_get_ciphersuite_id_from_ssl(c->ssl));
 	if (!*suite || (*suite)->version != c->version)
 		return "suite not supported by kTLS";
-	if (!(cfg->ciphers & (1u << (*suite)->cipher)))
-		return "cipher disabled by KTLS_SHIM_CIPHERS";
 	/* 16384, or 16383 in TLS 1.3 where Mbed TLS counts the inner content type: anything less
 	 * is a negotiated maximum fragment length the kernel would not respect. */
 	if (mbedtls_ssl_get_max_out_record_payload(c->ssl) < 16384 - (c->version == 0x0304))
 		return "max_fragment_length negotiated";
-	c->fd = app_socket(c);
-	if (c->fd < 0)
-		return "custom BIO (socket not proven)";
+	*code = KTLSSHIM_ERR_DISABLED;
+	if ((c->version == 0x0303 && !cfg->tls12) || (c->version == 0x0304 && !cfg->tls13))
+		return "version disabled by KTLS_SHIM_VERSIONS";
+	if (!(cfg->ciphers & (1u << (*suite)->cipher)))
+		return "cipher disabled by KTLS_SHIM_CIPHERS";
 	return NULL;
+}
+
+/* Record conditions, plus a socket the shim installs the keys on. */
+static const char *connection_refusal(struct conn *c, const struct suite_info **suite, int *code)
+{
+	const char *why = record_refusal(c, suite, code);
+	if (why)
+		return why;
+	c->fd = app_socket(c);
+	*code = KTLSSHIM_ERR_NO_SOCKET;
+	return c->fd < 0 ? "custom BIO (socket not proven)" : NULL;
 }
 
 /* The keys Mbed TLS uses in one direction: handshake epoch (1.3) and current application epoch. */
@@ -359,31 +377,42 @@ static bool direction_keys(struct conn *c, const struct suite_info *s, bool tx,
 	       keys_tls13_traffic(s, c->secret[app_slot], c->secret_len[app_slot], app) == 0;
 }
 
-static void handoff_direction(struct conn *c, const struct suite_info *s, bool tx)
+/* The proven kernel parameters of one direction, or why not (*code). p->keys is wiped by the
+ * caller. */
+static const char *direction_params(struct conn *c, const struct suite_info *s, bool tx,
+				    struct ktls_params *p, int *code)
 {
 	struct traffic_keys hs = { 0 }, app = { 0 };
-	struct ktls_params p = { .version = s->version, .cipher = s->cipher };
 	const char *why = NULL;
+	*p = (struct ktls_params){ .version = s->version, .cipher = s->cipher };
+	*code = KTLSSHIM_ERR_UNPROVEN;
 	if (!direction_keys(c, s, tx, &hs, &app)) {
 		why = "key derivation failed";
 	} else {
-		enum seq_result r = seq_resolve(tx ? &c->tx : &c->rx, s, &hs, &app, &p.seq);
-		if (r != SEQ_OK) {
+		enum seq_result r = seq_resolve(tx ? &c->tx : &c->rx, s, &hs, &app, &p->seq);
+		if (r == SEQ_OK)
+			p->keys = app;
+		else
 			why = seq_result_str(r);
-		} else {
-			p.keys = app;
-			int err = ktls_install(c->fd, tx ? KTLS_DIR_TX : KTLS_DIR_RX, &p);
-			if (err)
-				why = tx ? "kernel refused TLS_TX" : "kernel refused TLS_RX";
-			else
-				log_msg(LOG_DEBUG, "fd=%d %s seq=%llu", c->fd, tx ? "tx" : "rx",
-					(unsigned long long)p.seq);
-		}
 	}
 	keys_wipe(&hs, sizeof(hs));
 	keys_wipe(&app, sizeof(app));
+	return why;
+}
+
+static void handoff_direction(struct conn *c, const struct suite_info *s, bool tx)
+{
+	struct ktls_params p;
+	int code;
+	const char *why = direction_params(c, s, tx, &p, &code);
+	if (!why && ktls_install(c->fd, tx ? KTLS_DIR_TX : KTLS_DIR_RX, &p)) {
+		why = tx ? "kernel refused TLS_TX" : "kernel refused TLS_RX";
+		code = KTLSSHIM_ERR_KERNEL;
+	}
+	if (!why)
+		log_msg(LOG_DEBUG, "fd=%d %s seq=%llu", c->fd, tx ? "tx" : "rx", (unsigned long long)p.seq);
 	keys_wipe(&p, sizeof(p));
-	decide(c, tx, why ? DIR_USER : DIR_KERNEL, why);
+	decide(c, tx, why ? DIR_USER : DIR_KERNEL, why, why ? code : 0);
 }
 
 static bool tx_is_idle(const struct conn *c)
@@ -397,6 +426,11 @@ static bool rx_is_idle(const struct conn *c)
 	       real.check_pending(c->ssl) == 0;
 }
 
+static const char *state_name(enum dir_state s)
+{
+	return s == DIR_KERNEL ? "kernel" : s == DIR_EXPORTED ? "app" : "user";
+}
+
 /* Once per connection, when both directions are decided: the log line, the statistics, and
  * KTLS_SHIM_STRICT's verdict. */
 static void conclude(struct conn *c)
@@ -404,11 +438,10 @@ static void conclude(struct conn *c)
 	if (c->logged || c->tx_state == DIR_UNDECIDED || c->rx_state == DIR_UNDECIDED)
 		return;
 	c->logged = true;
-	stats_connection(c->tx_state == DIR_KERNEL ? NULL : c->tx_why,
-			 c->rx_state == DIR_KERNEL ? NULL : c->rx_why);
+	stats_connection(c->tx_state == DIR_USER ? c->tx_why : NULL,
+			 c->rx_state == DIR_USER ? c->rx_why : NULL);
 	const struct shim_config *cfg = config_get();
-	if (cfg->strict && ((cfg->tx && c->tx_state != DIR_KERNEL) ||
-			    (cfg->rx && c->rx_state != DIR_KERNEL))) {
+	if (cfg->strict && ((cfg->tx && c->tx_state == DIR_USER) || (cfg->rx && c->rx_state == DIR_USER))) {
 		c->strict_failed = true;
 		log_msg(LOG_ERROR, "fd=%d: KTLS_SHIM_STRICT: not offloaded (tx %s, rx %s); failing the connection",
 			c->fd, c->tx_why ? c->tx_why : "kernel", c->rx_why ? c->rx_why : "kernel");
@@ -417,51 +450,96 @@ static void conclude(struct conn *c)
 	const char *suite = mbedtls_ssl_get_ciphersuite(c->ssl);
 	log_msg(LOG_INFO, "fd=%d role=%s version=%s suite=%s tx=%s%s%s%s rx=%s%s%s%s", c->fd,
 		conn_is_server(c) ? "server" : "client", mbedtls_ssl_get_version(c->ssl),
-		suite ? suite : "?", c->tx_state == DIR_KERNEL ? "kernel" : "user",
+		suite ? suite : "?", state_name(c->tx_state),
 		c->tx_why ? "(" : "", c->tx_why ? c->tx_why : "", c->tx_why ? ")" : "",
-		c->rx_state == DIR_KERNEL ? "kernel" : "user", c->rx_why ? "(" : "",
+		state_name(c->rx_state), c->rx_why ? "(" : "",
 		c->rx_why ? c->rx_why : "", c->rx_why ? ")" : "");
 }
 
-void conn_try_handoff(struct conn *c)
+/* Once both directions are decided nothing needs the secrets or the stored records. */
+static void settle(struct conn *c)
 {
-	if (!c->handshake_done || (c->tx_state != DIR_UNDECIDED && c->rx_state != DIR_UNDECIDED))
-		return;
-	const struct shim_config *cfg = config_get();
-	const struct suite_info *suite = NULL;
-	const char *why = connection_refusal(c, &suite);
-	if (why) {
-		refuse_both(c, why);
-	} else {
-		if (!cfg->tx)
-			decide(c, true, DIR_USER, "KTLS_SHIM_DIRECTIONS");
-		if (!cfg->rx)
-			decide(c, false, DIR_USER, "KTLS_SHIM_DIRECTIONS");
-		if (!c->ulp) {
-			int err = ktls_attach_ulp(c->fd);
-			if (err == -ENOENT)
-				atomic_store(&kernel_lacks_ktls, true);
-			if (err)
-				refuse_both(c, err == -ENOENT ? "kernel has no kTLS" : "TCP_ULP tls refused");
-			c->ulp = err == 0;
-		}
-		if (c->ulp && c->tx_state == DIR_UNDECIDED && tx_is_idle(c))
-			handoff_direction(c, suite, true);
-		/* A client that asked to see TLS 1.3 tickets gets them from Mbed TLS: they come
-		 * before the server's first data, so RX waits for that. */
-		bool tickets_wanted = c->version == 0x0304 && !conn_is_server(c) &&
-				      conf_lookup(c->conf).signal_tickets && !c->user_data_read;
-		if (c->ulp && c->rx_state == DIR_UNDECIDED && !tickets_wanted && rx_is_idle(c)) {
-			c->read_timeout = conf_lookup(c->conf).read_timeout;
-			handoff_direction(c, suite, false);
-		}
-	}
 	if (c->tx_state != DIR_UNDECIDED && c->rx_state != DIR_UNDECIDED) {
 		wipe_secrets(c);
 		seq_reset(&c->tx);
 		seq_reset(&c->rx);
 	}
 	conclude(c);
+}
+
+/* A TLS 1.3 client that asked to see tickets gets them from Mbed TLS: they come before the
+ * server's first data, so RX waits for that. */
+static bool rx_waits_for_tickets(const struct conn *c)
+{
+	return c->version == 0x0304 && !conn_is_server(c) && conf_lookup(c->conf).signal_tickets &&
+	       !c->user_data_read;
+}
+
+void conn_handoff(struct conn *c, bool want_tx, bool want_rx)
+{
+	if (!c->handshake_done || (c->tx_state != DIR_UNDECIDED && c->rx_state != DIR_UNDECIDED))
+		return;
+	const struct shim_config *cfg = config_get();
+	const struct suite_info *suite = NULL;
+	int code;
+	const char *why = connection_refusal(c, &suite, &code);
+	if (why) {
+		refuse_both(c, why, code);
+	} else {
+		if (!cfg->tx)
+			decide(c, true, DIR_USER, "KTLS_SHIM_DIRECTIONS", KTLSSHIM_ERR_DISABLED);
+		if (!cfg->rx)
+			decide(c, false, DIR_USER, "KTLS_SHIM_DIRECTIONS", KTLSSHIM_ERR_DISABLED);
+		if (!c->ulp) {
+			int err = ktls_attach_ulp(c->fd);
+			if (err == -ENOENT)
+				atomic_store(&kernel_lacks_ktls, true);
+			if (err)
+				refuse_both(c, err == -ENOENT ? "kernel has no kTLS" : "TCP_ULP tls refused",
+					    KTLSSHIM_ERR_KERNEL);
+			c->ulp = err == 0;
+		}
+		if (want_tx && c->ulp && c->tx_state == DIR_UNDECIDED && tx_is_idle(c))
+			handoff_direction(c, suite, true);
+		if (want_rx && c->ulp && c->rx_state == DIR_UNDECIDED && !rx_waits_for_tickets(c) &&
+		    rx_is_idle(c)) {
+			c->read_timeout = conf_lookup(c->conf).read_timeout;
+			handoff_direction(c, suite, false);
+		}
+	}
+	settle(c);
+}
+
+void conn_try_handoff(struct conn *c)
+{
+	if (!c->manual)
+		conn_handoff(c, true, true);
+}
+
+int conn_export(struct conn *c, bool tx, union ktls_kinfo *out, size_t *out_len)
+{
+	if ((tx ? c->tx_state : c->rx_state) != DIR_UNDECIDED)
+		return KTLSSHIM_ERR_DECIDED;
+	if (!c->handshake_done)
+		return KTLSSHIM_ERR_HANDSHAKE;
+	const struct suite_info *suite = NULL;
+	int code;
+	if (record_refusal(c, &suite, &code))
+		return code;
+	if (tx ? !tx_is_idle(c) : !rx_is_idle(c) || rx_waits_for_tickets(c))
+		return KTLSSHIM_ERR_BUSY;
+	struct ktls_params p;
+	const char *why = direction_params(c, suite, tx, &p, &code);
+	if (!why && ktls_build(&p, out, out_len) != 0) {
+		why = "kernel parameters";
+		code = KTLSSHIM_ERR_UNSUPPORTED;
+	}
+	keys_wipe(&p, sizeof(p));
+	if (why)
+		return code;
+	decide(c, tx, DIR_EXPORTED, NULL, 0);
+	settle(c);
+	return KTLSSHIM_OK;
 }
 
 int conn_send_alert(struct conn *c, unsigned char level, unsigned char desc)

@@ -7,12 +7,14 @@
 #include <mbedtls/ssl.h>
 
 #include "keys.h"
+#include "ktls.h"
 #include "seq.h"
 
 enum dir_state {
 	DIR_UNDECIDED = 0, /* Mbed TLS carries it; the shim may still hand it to the kernel */
 	DIR_KERNEL,        /* the kernel owns it for the rest of the connection */
 	DIR_USER,          /* stays in Mbed TLS (refused or not possible) */
+	DIR_EXPORTED,      /* handed to the application (ktlsshim_export): nobody here touches it */
 };
 
 enum secret_slot { SEC_CLIENT_HS, SEC_SERVER_HS, SEC_CLIENT_APP, SEC_SERVER_APP, SEC_COUNT };
@@ -58,9 +60,11 @@ struct conn {
 	bool user_data_read;   /* a top-level read returned application data from Mbed TLS */
 
 	enum dir_state tx_state, rx_state;
-	const char *tx_why, *rx_why;
+	const char *tx_why, *rx_why; /* why a direction stays in user space */
+	int tx_code, rx_code;        /* the same as KTLSSHIM_ERR_* */
 	bool checked, logged, ulp;
-	bool strict_failed; /* KTLS_SHIM_STRICT refused a connection that stayed in user space */
+	bool strict_failed;
+	bool manual;        /* ktlsshim_set_manual: only the API hands this context off */ /* KTLS_SHIM_STRICT refused a connection that stayed in user space */
 	int fd;
 	uint32_t read_timeout; /* ms, copied from the config when RX moves to the kernel */
 	struct io_state io;
@@ -89,8 +93,13 @@ void conn_set_export_cb(struct conn *c, mbedtls_ssl_export_keys_t *f, void *p);
 
 /* The handshake is over (mbedtls_ssl_handshake returned 0). */
 void conn_handshake_done(struct conn *c);
-/* Moves each direction to the kernel when it is provably safe; call only at top level. */
+/* Moves the wanted directions to the kernel when that is provably safe; call only at top level. */
+void conn_handoff(struct conn *c, bool want_tx, bool want_rx);
+/* The automatic hand-off: both directions, unless the application took control. */
 void conn_try_handoff(struct conn *c);
+/* The proven kernel parameters of one direction for the application, which then owns it:
+ * KTLSSHIM_OK or a KTLSSHIM_ERR_* code. */
+int conn_export(struct conn *c, bool tx, union ktls_kinfo *out, size_t *out_len);
 /* Sends an alert on whichever side owns TX. */
 int conn_send_alert(struct conn *c, unsigned char level, unsigned char desc);
 

@@ -119,6 +119,8 @@ EXPORT int mbedtls_ssl_read(mbedtls_ssl_context *ssl, unsigned char *buf, size_t
 			return MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE;
 		if (c->rx_state == DIR_KERNEL)
 			return io_read(c, buf, len);
+		if (c->rx_state == DIR_EXPORTED)
+			return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	}
 	int ret = NESTED(real.read(ssl, buf, len));
 	if (c) {
@@ -142,6 +144,8 @@ EXPORT int mbedtls_ssl_write(mbedtls_ssl_context *ssl, const unsigned char *buf,
 			return MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE;
 		if (c->tx_state == DIR_KERNEL)
 			return io_write(c, buf, len);
+		if (c->tx_state == DIR_EXPORTED)
+			return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	}
 	int ret = NESTED(real.write(ssl, buf, len));
 	if (c)

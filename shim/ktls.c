@@ -18,15 +18,6 @@
 #define TCP_ULP 31
 #endif
 
-/* Every struct the kernel may want; it checks optlen against the exact one for the cipher. */
-union kinfo {
-	struct tls_crypto_info info;
-	struct tls12_crypto_info_aes_gcm_128 gcm128;
-	struct tls12_crypto_info_aes_gcm_256 gcm256;
-	struct tls12_crypto_info_aes_ccm_128 ccm128;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
-
 static void wipe(void *p, size_t n)
 {
 	explicit_bzero(p, n);
@@ -70,14 +61,12 @@ int ktls_attach_ulp(int fd)
 		memcpy((s).rec_seq, (seqbe), sizeof(s).rec_seq);                                  \
 	} while (0)
 
-int ktls_install(int fd, enum ktls_dir dir, const struct ktls_params *p)
+int ktls_build(const struct ktls_params *p, union ktls_kinfo *out, size_t *out_len)
 {
-	if (dir != KTLS_DIR_TX && dir != KTLS_DIR_RX)
-		return -EINVAL;
 	if (p->version != TLS_1_2_VERSION && p->version != TLS_1_3_VERSION)
 		return -EINVAL;
 
-	union kinfo u;
+	union ktls_kinfo u;
 	unsigned char seqbe[8];
 	size_t len = 0, key_len = 0, iv_need = 12;
 	memset(&u, 0, sizeof u);
@@ -127,9 +116,21 @@ int ktls_install(int fd, enum ktls_dir dir, const struct ktls_params *p)
 		len = sizeof u.chacha;
 		break;
 	}
+	*out = u;
+	*out_len = len;
+	wipe(&u, sizeof u);
+	return 0;
+}
 
-	int rc = setsockopt(fd, SOL_TLS, dir == KTLS_DIR_TX ? TLS_TX : TLS_RX, &u, (socklen_t)len);
-	rc = rc == 0 ? 0 : -errno;
+int ktls_install(int fd, enum ktls_dir dir, const struct ktls_params *p)
+{
+	if (dir != KTLS_DIR_TX && dir != KTLS_DIR_RX)
+		return -EINVAL;
+	union ktls_kinfo u;
+	size_t len;
+	int rc = ktls_build(p, &u, &len);
+	if (rc == 0 && setsockopt(fd, SOL_TLS, dir == KTLS_DIR_TX ? TLS_TX : TLS_RX, &u, (socklen_t)len))
+		rc = -errno;
 	wipe(&u, sizeof u);
 	return rc;
 }
@@ -139,7 +140,7 @@ int ktls_query(int fd, enum ktls_dir dir, uint16_t *version, enum kcipher *ciphe
 	if (dir != KTLS_DIR_TX && dir != KTLS_DIR_RX)
 		return -EINVAL;
 	int opt = dir == KTLS_DIR_TX ? TLS_TX : TLS_RX;
-	union kinfo u;
+	union ktls_kinfo u;
 	memset(&u, 0, sizeof u);
 
 	/* Exactly the header first: the kernel answers with version and cipher only. */

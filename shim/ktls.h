@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <linux/tls.h>
+
 #include "keys.h"
 
 enum ktls_dir { KTLS_DIR_TX = 0, KTLS_DIR_RX = 1 };
@@ -17,6 +19,18 @@ struct ktls_params {
 	struct traffic_keys keys;
 	uint64_t seq; /* sequence number of the next record in this direction */
 };
+
+/* Every struct the kernel may want; it checks optlen against the exact one for the cipher. */
+union ktls_kinfo {
+	struct tls_crypto_info info;
+	struct tls12_crypto_info_aes_gcm_128 gcm128;
+	struct tls12_crypto_info_aes_gcm_256 gcm256;
+	struct tls12_crypto_info_aes_ccm_128 ccm128;
+	struct tls12_crypto_info_chacha20_poly1305 chacha;
+};
+
+/* The kernel's crypto_info for p, and its exact length. 0 or -EINVAL. The caller wipes *out. */
+int ktls_build(const struct ktls_params *p, union ktls_kinfo *out, size_t *out_len);
 
 /* setsockopt(TCP_ULP, "tls"); EEXIST counts as success. 0 or -errno. */
 int ktls_attach_ulp(int fd);

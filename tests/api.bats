@@ -1,0 +1,45 @@
+#!/usr/bin/env bats
+# The linkable API (include/ktlsshim.h): an application that takes the kernel parameters with
+# ktlsshim_export and installs kTLS on its own socket, talking to OpenSSL. Inside ktls-vm the
+# kernel must carry 16 MiB each way byte-exact; on the host the export still works and the
+# application's own TCP_ULP is refused (no kTLS there).
+
+load lib
+
+setup_file() {
+	[ -n "${KTLS_EXPECT:-}" ] || export KTLS_EXPECT=user
+}
+
+teardown() { lib_teardown; }
+
+export_case() {
+	local tls=$1 dir=$BATS_TEST_TMPDIR
+	head -c 16M /dev/urandom >"$dir/down"
+	head -c 16M /dev/urandom >"$dir/up"
+	local tx0 rx0
+	tx0=$(tls_stat TlsTxSw) rx0=$(tls_stat TlsRxSw)
+	rm -f "$dir/port"
+	"$ROOT/build/tests/export-server" "$dir/port" "$CERTS" "$tls" "$dir/down" "$dir/got-up" \
+		>"$dir/server.out" 2>&1 &
+	local spid=$!
+	_BG_PIDS+=("$spid")
+	for _ in $(seq 200); do [ -s "$dir/port" ] && break; sleep 0.05; done
+	timeout 120 openssl s_client -quiet -connect "127.0.0.1:$(cat "$dir/port")" -CAfile "$CERTS/ca.crt" \
+		-verify_return_error <"$dir/up" >"$dir/got-down" 2>"$dir/s_client.err" || true
+	local src=0
+	wait "$spid" || src=$?
+	cat "$dir/server.out"
+	if [ "$KTLS_EXPECT" = kernel ]; then
+		[ "$src" -eq 0 ]
+		grep -q "^EXPORTED TLSv$tls " "$dir/server.out"
+		cmp "$dir/up" "$dir/got-up"
+		cmp "$dir/down" "$dir/got-down"
+		[ $(($(tls_stat TlsTxSw) - tx0)) -eq 1 ] && [ $(($(tls_stat TlsRxSw) - rx0)) -eq 1 ]
+	else
+		[ "$src" -ne 0 ]
+		grep -q "^ERROR TCP_ULP: 2$" "$dir/server.out" # ENOENT: no kTLS on this kernel
+	fi
+}
+
+@test "ktlsshim_export: the app installs TLS 1.3 kTLS itself, 16 MiB each way with OpenSSL" { export_case 1.3; }
+@test "ktlsshim_export: the app installs TLS 1.2 kTLS itself, 16 MiB each way with OpenSSL" { export_case 1.2; }
