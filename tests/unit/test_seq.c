@@ -37,6 +37,8 @@ struct side {
 	unsigned char master[48], randoms[64];
 	unsigned char secret[4][48];
 	size_t secret_len[4];
+	size_t max_send; /* non-zero: each send takes at most this, and every other one WANT_WRITE */
+	unsigned sends;
 	bool capture; /* keep the bytes that pass (tx or rx) from now on */
 	unsigned char last[REC_HDR_LEN + REC_MAX_BODY], first_in[REC_HDR_LEN + REC_MAX_BODY];
 	size_t last_len, first_in_len;
@@ -59,6 +61,7 @@ struct tcase {
 	bool client_cert, hrr, resume;
 	int chain;
 	size_t pre_data;
+	size_t max_send;
 };
 
 static mbedtls_ctr_drbg_context drbg;
@@ -70,6 +73,13 @@ static mbedtls_ssl_ticket_context ticket_ctx;
 static int bio_send(void *p, const unsigned char *buf, size_t len)
 {
 	struct side *s = p;
+	if (s->max_send) {
+		/* A congested non-blocking socket: partial sends and WANT_WRITE, in every phase. */
+		if (s->sends++ % 2 == 0)
+			return MBEDTLS_ERR_SSL_WANT_WRITE;
+		if (len > s->max_send)
+			len = s->max_send;
+	}
 	ssize_t n = send(s->fd, buf, len, MSG_NOSIGNAL);
 	if (n < 0)
 		return MBEDTLS_ERR_NET_SEND_FAILED;
@@ -193,7 +203,12 @@ static void side_setup(struct side *s, const struct tcase *t, bool server, int f
 		mbedtls_ssl_set_hostname(&s->ssl, "localhost");
 	mbedtls_ssl_set_bio(&s->ssl, s, bio_send, bio_recv, NULL);
 	mbedtls_ssl_set_export_keys_cb(&s->ssl, export_cb, s);
+	s->max_send = t->max_send;
 }
+
+/* Repeats an Mbed TLS call while it asks to be called again (the WANT_WRITE of max_send). */
+#define RETRY(call) __extension__({ int r_; do r_ = (call); \
+	while (r_ == MBEDTLS_ERR_SSL_WANT_WRITE || r_ == MBEDTLS_ERR_SSL_WANT_READ); r_; })
 
 static void side_free(struct side *s)
 {
@@ -207,7 +222,7 @@ static void side_free(struct side *s)
 static void *server_handshake(void *p)
 {
 	struct side *s = p;
-	return (void *)(intptr_t)mbedtls_ssl_handshake(&s->ssl);
+	return (void *)(intptr_t)RETRY(mbedtls_ssl_handshake(&s->ssl));
 }
 
 /* Both handshakes, concurrently; 0 or the first error. */
@@ -215,7 +230,7 @@ static int handshake_pair(struct side *c, struct side *s)
 {
 	pthread_t th;
 	pthread_create(&th, NULL, server_handshake, s);
-	int cret = mbedtls_ssl_handshake(&c->ssl);
+	int cret = RETRY(mbedtls_ssl_handshake(&c->ssl));
 	void *sret;
 	pthread_join(th, &sret);
 	if (cret || sret) {
@@ -236,6 +251,8 @@ static int write_all(struct side *s, const unsigned char *p, size_t n)
 {
 	while (n) {
 		int r = mbedtls_ssl_write(&s->ssl, p, n);
+		if (r == MBEDTLS_ERR_SSL_WANT_WRITE)
+			continue; /* the same arguments again, as Mbed TLS requires */
 		if (r < 0)
 			return r;
 		p += r;
@@ -389,18 +406,20 @@ static void run_case(const struct tcase *t)
 int main(int argc, char **argv)
 {
 	static const struct tcase cases[] = {
-		{ "1.3 AES-128-GCM no tickets", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 0, false, false, false, 0, 0 },
-		{ "1.3 ChaCha 1 ticket", 3, MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256, 1, false, false, false, 0, 0 },
-		{ "1.3 AES-256-GCM 3 tickets + data", 3, MBEDTLS_TLS1_3_AES_256_GCM_SHA384, 3, false, false, false, 0, 100000 },
-		{ "1.3 AES-128-CCM client cert", 3, MBEDTLS_TLS1_3_AES_128_CCM_SHA256, 1, true, false, false, 0, 0 },
-		{ "1.3 HelloRetryRequest", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 2, false, true, false, 0, 0 },
-		{ "1.3 chain of 8 + client cert", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 1, true, false, false, 8, 0 },
-		{ "1.3 PSK resumption", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 3, false, false, true, 0, 5000 },
-		{ "1.2 ECDHE-ECDSA AES-128-GCM", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 0, false, false, false, 0, 0 },
-		{ "1.2 ECDHE-ECDSA AES-256-GCM + data", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, 0, false, false, false, 0, 70000 },
-		{ "1.2 ECDHE-ECDSA ChaCha client cert", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 0, true, false, false, 0, 0 },
-		{ "1.2 ECDHE-ECDSA AES-128-CCM", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM, 0, false, false, false, 0, 0 },
-		{ "1.2 ticket resumption", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 1, false, false, true, 0, 3000 },
+		{ "1.3 AES-128-GCM no tickets", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 0, false, false, false, 0, 0, 0 },
+		{ "1.3 ChaCha 1 ticket", 3, MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256, 1, false, false, false, 0, 0, 0 },
+		{ "1.3 AES-256-GCM 3 tickets + data", 3, MBEDTLS_TLS1_3_AES_256_GCM_SHA384, 3, false, false, false, 0, 100000, 0 },
+		{ "1.3 AES-128-CCM client cert", 3, MBEDTLS_TLS1_3_AES_128_CCM_SHA256, 1, true, false, false, 0, 0, 0 },
+		{ "1.3 HelloRetryRequest", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 2, false, true, false, 0, 0, 0 },
+		{ "1.3 chain of 8 + client cert", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 1, true, false, false, 8, 0, 0 },
+		{ "1.3 PSK resumption", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 3, false, false, true, 0, 5000, 0 },
+		{ "1.2 ECDHE-ECDSA AES-128-GCM", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 0, false, false, false, 0, 0, 0 },
+		{ "1.2 ECDHE-ECDSA AES-256-GCM + data", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, 0, false, false, false, 0, 70000, 0 },
+		{ "1.2 ECDHE-ECDSA ChaCha client cert", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 0, true, false, false, 0, 0, 0 },
+		{ "1.2 ECDHE-ECDSA AES-128-CCM", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM, 0, false, false, false, 0, 0, 0 },
+		{ "1.2 ticket resumption", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 1, false, false, true, 0, 3000, 0 },
+		{ "1.3 partial sends + WANT_WRITE", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 2, true, false, false, 0, 20000, 7 },
+		{ "1.2 partial sends + WANT_WRITE", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 0, true, false, false, 0, 20000, 7 },
 	};
 	size_t n = sizeof(cases) / sizeof(cases[0]);
 	const char *dir = argc > 1 ? argv[1] : "build/certs";
