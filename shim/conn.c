@@ -347,10 +347,10 @@ static const char *record_refusal(struct conn *c, const struct suite_info **suit
 /* Record conditions, plus a socket the shim installs the keys on. */
 static const char *connection_refusal(struct conn *c, const struct suite_info **suite, int *code)
 {
+	c->fd = app_socket(c); /* first: the log names the connection whatever the verdict */
 	const char *why = record_refusal(c, suite, code);
 	if (why)
 		return why;
-	c->fd = app_socket(c);
 	*code = KTLSSHIM_ERR_NO_SOCKET;
 	return c->fd < 0 ? "custom BIO (socket not proven)" : NULL;
 }
