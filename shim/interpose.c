@@ -44,6 +44,26 @@ static int finish_handshake(struct conn *c)
 	return c->strict_failed ? MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE : ret;
 }
 
+enum { SERVE_MBEDTLS = 0, SERVE_KERNEL = 1 };
+
+/* The start of the application's read or write: finish the handshake as Mbed TLS would, try the
+ * hand-off, then say who serves the call (SERVE_*), or the error to return. */
+static int route_call(struct conn *c, bool tx)
+{
+	if (!c->handshake_done) {
+		int ret = finish_handshake(c);
+		if (ret)
+			return ret;
+	}
+	conn_try_handoff(c);
+	if (c->strict_failed)
+		return MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE;
+	enum dir_state s = tx ? c->tx_state : c->rx_state;
+	if (s == DIR_EXPORTED)
+		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA; /* the application owns it now */
+	return s == DIR_KERNEL ? SERVE_KERNEL : SERVE_MBEDTLS;
+}
+
 EXPORT void mbedtls_ssl_init(mbedtls_ssl_context *ssl)
 {
 	real_resolve();
@@ -109,18 +129,9 @@ EXPORT int mbedtls_ssl_read(mbedtls_ssl_context *ssl, unsigned char *buf, size_t
 {
 	struct conn *c = depth == 0 ? active(ssl) : NULL;
 	if (c) {
-		if (!c->handshake_done) {
-			int ret = finish_handshake(c);
-			if (ret)
-				return ret;
-		}
-		conn_try_handoff(c);
-		if (c->strict_failed)
-			return MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE;
-		if (c->rx_state == DIR_KERNEL)
-			return io_read(c, buf, len);
-		if (c->rx_state == DIR_EXPORTED)
-			return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
+		int route = route_call(c, false);
+		if (route != SERVE_MBEDTLS)
+			return route == SERVE_KERNEL ? io_read(c, buf, len) : route;
 	}
 	int ret = NESTED(real.read(ssl, buf, len));
 	if (c) {
@@ -134,18 +145,9 @@ EXPORT int mbedtls_ssl_write(mbedtls_ssl_context *ssl, const unsigned char *buf,
 {
 	struct conn *c = depth == 0 ? active(ssl) : NULL;
 	if (c) {
-		if (!c->handshake_done) {
-			int ret = finish_handshake(c);
-			if (ret)
-				return ret;
-		}
-		conn_try_handoff(c);
-		if (c->strict_failed)
-			return MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE;
-		if (c->tx_state == DIR_KERNEL)
-			return io_write(c, buf, len);
-		if (c->tx_state == DIR_EXPORTED)
-			return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
+		int route = route_call(c, true);
+		if (route != SERVE_MBEDTLS)
+			return route == SERVE_KERNEL ? io_write(c, buf, len) : route;
 	}
 	int ret = NESTED(real.write(ssl, buf, len));
 	if (c)
