@@ -15,9 +15,15 @@
 static void bad_value(void (*report)(const char *), const char *var, const char *value,
 		      const char *expected, const char *dflt)
 {
+	/* Control characters would let a value forge log lines: shown as '?'. */
+	char shown[201];
+	size_t n = 0;
+	for (; value[n] && n < sizeof(shown) - 1; n++)
+		shown[n] = (unsigned char)value[n] < 0x20 || value[n] == 0x7f ? '?' : value[n];
+	shown[n] = 0;
 	char line[512];
-	snprintf(line, sizeof(line), "ktlsshim: %s='%.200s' is not valid (expected %s); using %s",
-		 var, value, expected, dflt);
+	snprintf(line, sizeof(line), "ktlsshim: %s='%s' is not valid (expected %s); using %s",
+		 var, shown, expected, dflt);
 	report(line);
 }
 

@@ -16,7 +16,6 @@ static struct {
 	const char *why;
 	unsigned long count;
 } reasons[MAX_REASONS];
-static bool registered;
 
 static void count_reason(const char *why)
 {
@@ -37,7 +36,7 @@ static void summary(void)
 	int n = snprintf(line, sizeof(line), "stats: connections=%lu tx_kernel=%lu rx_kernel=%lu",
 			 connections, tx_kernel, rx_kernel);
 	for (int i = 0; i < MAX_REASONS && reasons[i].why && n < (int)sizeof(line); i++)
-		n += snprintf(line + n, sizeof(line) - (size_t)n, "%s %s=%lu", i ? "," : " fallbacks:",
+		n += snprintf(line + n, sizeof(line) - (size_t)n, "%s%s=%lu", i ? "," : " fallbacks: ",
 			      reasons[i].why, reasons[i].count);
 	pthread_mutex_unlock(&lock);
 	/* Operators asked for this line: it is printed whatever KTLS_SHIM_LOG says. */
@@ -49,8 +48,6 @@ void stats_connection(const char *tx_why, const char *rx_why)
 	if (!config_get()->stats)
 		return;
 	pthread_mutex_lock(&lock);
-	if (!registered)
-		registered = atexit(summary) == 0;
 	connections++;
 	if (tx_why)
 		count_reason(tx_why);
@@ -61,4 +58,12 @@ void stats_connection(const char *tx_why, const char *rx_why)
 	if (!rx_why)
 		rx_kernel++;
 	pthread_mutex_unlock(&lock);
+}
+
+/* Registered at load time, so that a process that made no connection says so too. */
+__attribute__((constructor)) static void stats_at_load(void)
+{
+	const struct shim_config *cfg = config_get();
+	if (cfg->stats && !cfg->disable)
+		atexit(summary);
 }
