@@ -1,6 +1,7 @@
 # ktlsshim: make (build), make test (every suite), make demo (the main job), make clean.
 BUILD := build
 CC := gcc
+.DEFAULT_GOAL := all
 SHELL := /bin/bash
 
 # Dependencies and the Mbed TLS 3.6 location come from tools/install-deps (generated config).
@@ -113,3 +114,46 @@ install: $(LIB) $(TOOLS) include/ktlsshim.h tools/ktls-run ktlsshim.pc.in
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALL_FILES))
+
+# ---- hostile peers and fuzzing (tests/hostile.bats, tests/fuzz) -----------------------------------
+# build/tests/relay: the man-in-the-middle relay tests/hostile.bats puts between the stand-in apps.
+# make fuzz: each libFuzzer target (clang -fsanitize=fuzzer,address,undefined) for FUZZ_SECONDS (60).
+# make fuzz-smoke: each target for FUZZ_SMOKE_SECONDS (10), from the committed seeds; prints the
+# executions per target (for make test).
+HOSTILE_RELAY := $(BUILD)/tests/relay
+FUZZ_CC := clang
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -I$(MBEDTLS_INC) -Iinclude -Ishim \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
+# tests/hostile.bats runs in the host suite of make test: the relay is built with everything else.
+all: $(HOSTILE_RELAY)
+
+$(HOSTILE_RELAY): tests/hostile/relay.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $<
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(UNIT_LIB_SRC) $(SHIM_HDR) $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(UNIT_LIB_SRC) $(MBEDTLS_LIBS) -ldl -lpthread
+
+# run_fuzz SECONDS: each target from a scratch copy of its seeds (new inputs stay out of tests/).
+define RUN_FUZZ
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		n=$$(basename $$t); corpus=$(BUILD)/fuzz/corpus/$$n; mkdir -p $$corpus; \
+		[ ! -d tests/fuzz/seeds/$$n ] || cp -n tests/fuzz/seeds/$$n/* $$corpus/ 2>/dev/null || true; \
+		$$t -max_total_time=$(1) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/$$n- \
+			$$corpus >$(BUILD)/fuzz/$$n.log 2>&1 || { tail -n 40 $(BUILD)/fuzz/$$n.log; \
+			echo "fuzz: $$n FAILED (log $(BUILD)/fuzz/$$n.log)"; exit 1; }; \
+		echo "fuzz: $$n $$(sed -n 's/^stat::number_of_executed_units: *//p' $(BUILD)/fuzz/$$n.log) executions in $(1) s"; \
+	done
+endef
+
+.PHONY: fuzz fuzz-smoke hostile
+hostile: $(HOSTILE_RELAY)
+fuzz: $(FUZZ_TARGETS)
+	$(call RUN_FUZZ,$(FUZZ_SECONDS))
+fuzz-smoke: $(FUZZ_TARGETS)
+	$(call RUN_FUZZ,$(FUZZ_SMOKE_SECONDS))

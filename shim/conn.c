@@ -504,6 +504,7 @@ void conn_handoff(struct conn *c, bool want_tx, bool want_rx)
 		if (want_rx && c->ulp && c->rx_state == DIR_UNDECIDED && !rx_waits_for_tickets(c) &&
 		    rx_is_idle(c)) {
 			c->read_timeout = conf_lookup(c->conf).read_timeout;
+			io_prepare_rx(c);
 			handoff_direction(c, suite, false);
 		}
 	}

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/time.h>
 #include <mbedtls/ssl.h>
 
 #include "keys.h"
@@ -67,6 +68,8 @@ struct conn {
 	bool manual;        /* ktlsshim_set_manual: only the API hands this context off */ /* KTLS_SHIM_STRICT refused a connection that stayed in user space */
 	int fd;
 	uint32_t read_timeout; /* ms, copied from the config when RX moves to the kernel */
+	bool nonblocking;      /* the socket's O_NONBLOCK then */
+	struct timeval app_rcvtimeo; /* the socket's own SO_RCVTIMEO then, restored after each read */
 	struct io_state io;
 };
 

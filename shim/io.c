@@ -1,6 +1,7 @@
 #include "io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,9 @@ static int recv_error(int err)
 	case EBADMSG:
 		return MBEDTLS_ERR_SSL_INVALID_MAC;
 	case EMSGSIZE:
+		/* A header announcing more than a record may hold: Mbed TLS's own word for it is
+		 * "more data than fits" (BAD_INPUT_DATA). */
+		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	case EINVAL:
 		return MBEDTLS_ERR_SSL_INVALID_RECORD;
 	default:
@@ -121,16 +125,26 @@ static int recv_error(int err)
 	}
 }
 
-/* One recvmsg: returns bytes read (0 = EOF) and the record type, or an Mbed TLS error. */
-static int recv_record(int fd, unsigned char *buf, size_t len, unsigned char *type)
+/* One recvmsg: returns bytes read (0 = EOF) and the record type, or an Mbed TLS error. With
+ * timeout_ms, a blocking socket waits at most that long for a whole record. */
+static int recv_record(struct conn *c, unsigned char *buf, size_t len, unsigned char *type,
+		       uint32_t timeout_ms)
 {
 	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
 			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-	ssize_t n = recvmsg(fd, &msg, 0);
+	if (timeout_ms) {
+		struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	ssize_t n = recvmsg(c->fd, &msg, 0);
+	int err = errno;
+	if (timeout_ms)
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &c->app_rcvtimeo, sizeof(c->app_rcvtimeo));
 	if (n < 0)
-		return recv_error(errno);
+		return timeout_ms && (err == EAGAIN || err == EWOULDBLOCK) ? MBEDTLS_ERR_SSL_TIMEOUT
+									   : recv_error(err);
 	*type = MBEDTLS_SSL_MSG_APPLICATION_DATA;
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
 	if (cm && cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
@@ -216,10 +230,27 @@ static int absorb_control(struct conn *c, unsigned char type, const unsigned cha
 	}
 }
 
-static int wait_readable(struct conn *c)
+void io_prepare_rx(struct conn *c)
 {
+	int fl = fcntl(c->fd, F_GETFL);
+	c->nonblocking = fl >= 0 && (fl & O_NONBLOCK);
+	socklen_t l = sizeof(c->app_rcvtimeo);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &c->app_rcvtimeo, &l))
+		c->app_rcvtimeo = (struct timeval){ 0 };
+}
+
+/* The read timeout of an app with a recv_timeout callback, as Mbed TLS applies it: the wait for
+ * the next record. poll() wakes on part of a record, so a blocking socket gets the timeout on
+ * the recvmsg itself (returned as the timeout to give it); a non-blocking one polls first. */
+static int read_timeout(struct conn *c, uint32_t *timeout_ms)
+{
+	*timeout_ms = 0;
 	if (!c->app_recv_timeout || c->read_timeout == 0)
 		return 0;
+	if (!c->nonblocking) {
+		*timeout_ms = c->read_timeout;
+		return 0;
+	}
 	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 	int r = poll(&pfd, 1, (int)c->read_timeout);
 	if (r == 0)
@@ -233,18 +264,20 @@ int io_read(struct conn *c, unsigned char *buf, size_t len)
 	if (len == 0)
 		return 0;
 	for (;;) {
-		int ret = wait_readable(c);
+		uint32_t timeout_ms;
+		int ret = read_timeout(c, &timeout_ms);
 		if (ret)
 			return ret;
 		unsigned char type;
 		if (io->ctrl_len) {
 			/* Finish the message a small read cut: straight into the control buffer. */
-			ret = recv_record(c->fd, io->ctrl + io->ctrl_len, CTRL_MAX - io->ctrl_len, &type);
+			ret = recv_record(c, io->ctrl + io->ctrl_len, CTRL_MAX - io->ctrl_len, &type,
+					  timeout_ms);
 			if (ret <= 0)
 				return ret; /* EOF is 0, as Mbed TLS reports it */
 			ret = absorb_control(c, type, io->ctrl + io->ctrl_len, (size_t)ret);
 		} else {
-			ret = recv_record(c->fd, buf, len, &type);
+			ret = recv_record(c, buf, len, &type, timeout_ms);
 			if (ret == MBEDTLS_ERR_SSL_INVALID_MAC)
 				conn_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
 						MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC);

@@ -11,6 +11,8 @@
 int io_write(struct conn *c, const unsigned char *buf, size_t len);
 /* mbedtls_ssl_read on kernel RX: application data, or the error Mbed TLS gives for the record. */
 int io_read(struct conn *c, unsigned char *buf, size_t len);
+/* Notes what io_read needs of the socket, when RX moves to the kernel. */
+void io_prepare_rx(struct conn *c);
 /* An alert as a control record (all or nothing). */
 int io_send_alert(struct conn *c, unsigned char level, unsigned char desc);
 void io_reset(struct io_state *io); /* forget buffered bytes, keep the buffers */
