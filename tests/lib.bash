@@ -244,10 +244,13 @@ interop_gnutls() {
 	head -c 300000 /dev/urandom | base64 -w 99 >"$dir/text"
 	local size
 	size=$(stat -c %s "$dir/text")
-	start_peer gnutls-serv gnutls-serv --echo --crlf -p 0 \
-		--x509certfile="$CERTS/server-rsa.crt" --x509keyfile="$CERTS/server-rsa.key"
-	PORT=$PEER_PORT run_client --echo --send-file "$dir/text" --chunk 1000
-	[ "$status" -eq 0 ]
-	grep -q "^CONN 0 .* up=$size down=$size " <<<"$output"
-	kill "$PEER_PID"
+	local tls
+	for tls in 1.3 1.2; do
+		start_peer gnutls-serv gnutls-serv --echo --crlf -p 0 \
+			--x509certfile="$CERTS/server-rsa.crt" --x509keyfile="$CERTS/server-rsa.key"
+		PORT=$PEER_PORT run_client --tls "$tls" --echo --send-file "$dir/text" --chunk 1000
+		[ "$status" -eq 0 ]
+		grep -q "^CONN 0 version=TLSv$tls .* up=$size down=$size " <<<"$output"
+		kill "$PEER_PID"
+	done
 }

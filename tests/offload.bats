@@ -242,8 +242,8 @@ interop() {
 @test "interop: OpenSSL s_client with our server, TLS 1.3 and 1.2" { interop interop_openssl_client 4; }
 @test "interop: GnuTLS gnutls-cli with our server and our client with gnutls-serv" {
 	if [ "$KTLS_EXPECT" = kernel ]; then
-		GNUTLS_DOWNLOAD=no interop interop_gnutls 2
+		GNUTLS_DOWNLOAD=no interop interop_gnutls 3
 	else
-		interop interop_gnutls 3
+		interop interop_gnutls 4
 	fi
 }
