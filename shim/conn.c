@@ -74,7 +74,7 @@ void conn_reset(struct conn *c)
 	c->handshake_done = c->send_incomplete = c->write_pending = c->user_data_read = false;
 	c->tx_state = c->rx_state = DIR_UNDECIDED;
 	c->tx_why = c->rx_why = NULL;
-	c->checked = c->logged = c->ulp = c->strict_failed = false;
+	c->logged = c->ulp = c->strict_failed = false;
 	c->tx_code = c->rx_code = 0;
 	c->fd = -1;
 }

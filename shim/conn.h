@@ -63,7 +63,7 @@ struct conn {
 	enum dir_state tx_state, rx_state;
 	const char *tx_why, *rx_why; /* why a direction stays in user space */
 	int tx_code, rx_code;        /* the same as KTLSSHIM_ERR_* */
-	bool checked, logged, ulp;
+	bool logged, ulp;
 	bool strict_failed;
 	bool manual;        /* ktlsshim_set_manual: only the API hands this context off */ /* KTLS_SHIM_STRICT refused a connection that stayed in user space */
 	int fd;

@@ -232,7 +232,6 @@ const char *seq_result_str(enum seq_result r)
 	case SEQ_ERR_OVERFLOW: return "handshake too large to prove";
 	case SEQ_ERR_NO_EPOCH: return "no key change seen";
 	case SEQ_ERR_UNPROVEN: return "sequence number could not be proven";
-	case SEQ_ERR_NOMEM: return "out of memory";
 	}
 	return "?";
 }

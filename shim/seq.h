@@ -42,7 +42,6 @@ enum seq_result {
 	SEQ_ERR_OVERFLOW = -2,  /* too many handshake records stored */
 	SEQ_ERR_NO_EPOCH = -3,  /* no key change seen in this direction */
 	SEQ_ERR_UNPROVEN = -4,  /* no stored record opens with the keys we hold */
-	SEQ_ERR_NOMEM = -5,
 };
 
 void seq_feed(struct seq_dir *d, const unsigned char *buf, size_t n);
