@@ -46,6 +46,23 @@ static void read_bool(const char *(*get)(const char *), void (*report)(const cha
 		bad_value(report, var, v, "0 or 1", *out ? "1" : "0");
 }
 
+/* Decimal digits only (no sign, no suffix), at most max. */
+static bool parse_count(const char *v, unsigned long max, unsigned long *out)
+{
+	unsigned long n = 0;
+	if (!*v || strlen(v) > 9)
+		return false;
+	for (const char *p = v; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		n = n * 10 + (unsigned long)(*p - '0');
+	}
+	if (n > max)
+		return false;
+	*out = n;
+	return true;
+}
+
 /* Splits a comma list and maps each item through match(); false on any unknown item. */
 static bool parse_list(const char *v, unsigned *bits, int (*match)(const char *item, size_t n))
 {
@@ -94,7 +111,8 @@ void config_parse(struct shim_config *c, const char *(*get)(const char *),
 		  void (*report)(const char *line))
 {
 	*c = (struct shim_config){ .tx = true, .rx = true, .ciphers = ALL_CIPHERS,
-				   .tls12 = true, .tls13 = true, .log = LOG_ERROR };
+				   .tls12 = true, .tls13 = true, .log = LOG_ERROR,
+				   .rekey_records = CONFIG_REKEY_DEFAULT };
 	const char *v;
 
 	read_bool(get, report, "KTLS_SHIM_DISABLE", &c->disable);
@@ -134,6 +152,8 @@ void config_parse(struct shim_config *c, const char *(*get)(const char *),
 	}
 	if ((v = get("KTLS_SHIM_LOG_FILE")) && *v)
 		c->log_file = v;
+	if ((v = get("KTLS_SHIM_REKEY_RECORDS")) && *v && !parse_count(v, CONFIG_REKEY_MAX, &c->rekey_records))
+		bad_value(report, "KTLS_SHIM_REKEY_RECORDS", v, "0 (never) or 1 to 23726566", "16777216");
 }
 
 static struct shim_config config;

@@ -15,7 +15,13 @@ struct shim_config {
 	const char *log_file;  /* KTLS_SHIM_LOG_FILE, NULL = stderr */
 	bool strict;           /* KTLS_SHIM_STRICT */
 	bool stats;            /* KTLS_SHIM_STATS */
+	unsigned long rekey_records; /* KTLS_SHIM_REKEY_RECORDS: TLS 1.3 TX records per key, 0 = never */
 };
+
+/* RFC 8446 5.5: AES-GCM stays within its safety margin for 2^24.5 full records per key. The default
+ * rekeys at 2^24; larger settings are refused. */
+#define CONFIG_REKEY_DEFAULT 16777216UL
+#define CONFIG_REKEY_MAX 23726566UL
 
 /* Reports every bad value through report(line) (one line each, no newline) and falls back to the
  * documented default for that variable. getenv_fn lets the parser be tested without a process. */

@@ -64,9 +64,20 @@ static void wipe_secrets(struct conn *c)
 	memset(c->secret_len, 0, sizeof(c->secret_len));
 }
 
+static void wipe_next_secrets(struct conn *c)
+{
+	keys_wipe(c->next_secret, sizeof(c->next_secret));
+	memset(c->next_secret_len, 0, sizeof(c->next_secret_len));
+}
+
 void conn_reset(struct conn *c)
 {
 	wipe_secrets(c);
+	wipe_next_secrets(c);
+	c->suite = NULL;
+	memset(c->key_updates, 0, sizeof(c->key_updates));
+	c->tx_records = 0;
+	c->tx_update_due = false;
 	seq_reset(&c->tx);
 	seq_reset(&c->rx);
 	io_reset(&c->io);
@@ -355,12 +366,23 @@ static const char *connection_refusal(struct conn *c, const struct suite_info **
 	return c->fd < 0 ? "custom BIO (socket not proven)" : NULL;
 }
 
+/* TLS 1.3: the secret slots of one direction (a client's TX and a server's RX are the client's). */
+static int hs_slot_of(const struct conn *c, bool tx)
+{
+	return tx != conn_is_server(c) ? SEC_CLIENT_HS : SEC_SERVER_HS;
+}
+
+static int app_slot_of(const struct conn *c, bool tx)
+{
+	return tx != conn_is_server(c) ? SEC_CLIENT_APP : SEC_SERVER_APP;
+}
+
 /* The keys Mbed TLS uses in one direction: handshake epoch (1.3) and current application epoch. */
 static bool direction_keys(struct conn *c, const struct suite_info *s, bool tx,
 			   struct traffic_keys *hs, struct traffic_keys *app)
 {
-	bool client_side = tx != conn_is_server(c); /* the client's write keys */
 	if (s->version == 0x0303) {
+		bool client_side = tx != conn_is_server(c); /* the client's write keys */
 		struct traffic_keys cw, sw;
 		if (keys_tls12_traffic(s, c->prf_type, c->master, c->randoms, c->randoms + 32, &cw, &sw))
 			return false;
@@ -369,8 +391,7 @@ static bool direction_keys(struct conn *c, const struct suite_info *s, bool tx,
 		keys_wipe(&sw, sizeof(sw));
 		return true;
 	}
-	int hs_slot = client_side ? SEC_CLIENT_HS : SEC_SERVER_HS;
-	int app_slot = client_side ? SEC_CLIENT_APP : SEC_SERVER_APP;
+	int hs_slot = hs_slot_of(c, tx), app_slot = app_slot_of(c, tx);
 	if (!c->secret_len[hs_slot] || !c->secret_len[app_slot])
 		return false;
 	return keys_tls13_traffic(s, c->secret[hs_slot], c->secret_len[hs_slot], hs) == 0 &&
@@ -400,6 +421,64 @@ static const char *direction_params(struct conn *c, const struct suite_info *s, 
 	return why;
 }
 
+/* Kernels without rekey, once seen: nothing is kept for a KeyUpdate there. 0 unknown, 1 yes, -1 no. */
+static atomic_int kernel_rekeys;
+
+/* TLS 1.3, a direction the kernel now owns: the next generation's secret, for a KeyUpdate. */
+static void keep_next_secret(struct conn *c, const struct suite_info *s, bool tx)
+{
+	int d = tx ? KTLS_DIR_TX : KTLS_DIR_RX, slot = app_slot_of(c, tx);
+	if (s->version != 0x0304 || atomic_load(&kernel_rekeys) < 0 || !c->secret_len[slot])
+		return;
+	c->suite = s;
+	memcpy(c->next_secret[d], c->secret[slot], c->secret_len[slot]);
+	c->next_secret_len[d] = c->secret_len[slot];
+	if (keys_tls13_next_secret(s->md_type, c->next_secret[d], c->next_secret_len[d])) {
+		keys_wipe(c->next_secret[d], sizeof(c->next_secret[d]));
+		c->next_secret_len[d] = 0;
+	}
+}
+
+bool conn_kernel_rekeys(void)
+{
+	int v = atomic_load(&kernel_rekeys);
+	if (v == 0) {
+		/* Racing threads would store the same answer. */
+		v = ktls_probe_rekey() > 0 ? 1 : -1;
+		atomic_store(&kernel_rekeys, v);
+	}
+	return v > 0;
+}
+
+int conn_rekey(struct conn *c, enum ktls_dir d)
+{
+	if (!c->suite || !c->next_secret_len[d])
+		return -ENOKEY;
+	struct ktls_params p = { .version = c->suite->version, .cipher = c->suite->cipher, .seq = 0 };
+	int rc = keys_tls13_traffic(c->suite, c->next_secret[d], c->next_secret_len[d], &p.keys)
+			 ? -ENOKEY
+			 : ktls_install(c->fd, d, &p);
+	keys_wipe(&p, sizeof(p));
+	if (rc == -EBUSY) {
+		/* The kernel cannot rekey (before 6.14): no connection here needs the secrets. */
+		atomic_store(&kernel_rekeys, -1);
+		wipe_next_secrets(c);
+	}
+	if (rc)
+		return rc;
+	atomic_store(&kernel_rekeys, 1);
+	if (keys_tls13_next_secret(c->suite->md_type, c->next_secret[d], c->next_secret_len[d])) {
+		keys_wipe(c->next_secret[d], sizeof(c->next_secret[d]));
+		c->next_secret_len[d] = 0; /* the next KeyUpdate fails cleanly */
+	}
+	c->key_updates[d]++;
+	if (d == KTLS_DIR_TX)
+		c->tx_records = 0;
+	log_msg(LOG_DEBUG, "fd=%d %s key update %u", c->fd, d == KTLS_DIR_TX ? "tx" : "rx",
+		c->key_updates[d]);
+	return 0;
+}
+
 static void handoff_direction(struct conn *c, const struct suite_info *s, bool tx)
 {
 	struct ktls_params p;
@@ -409,8 +488,12 @@ static void handoff_direction(struct conn *c, const struct suite_info *s, bool t
 		why = tx ? "kernel refused TLS_TX" : "kernel refused TLS_RX";
 		code = KTLSSHIM_ERR_KERNEL;
 	}
-	if (!why)
+	if (!why) {
 		log_msg(LOG_DEBUG, "fd=%d %s seq=%llu", c->fd, tx ? "tx" : "rx", (unsigned long long)p.seq);
+		keep_next_secret(c, s, tx);
+		if (tx)
+			c->tx_records = p.seq;
+	}
 	keys_wipe(&p, sizeof(p));
 	decide(c, tx, why ? DIR_USER : DIR_KERNEL, why, why ? code : 0);
 }

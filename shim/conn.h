@@ -64,9 +64,18 @@ struct conn {
 	const char *tx_why, *rx_why; /* why a direction stays in user space */
 	int tx_code, rx_code;        /* the same as KTLSSHIM_ERR_* */
 	bool logged, ulp;
-	bool strict_failed;
-	bool manual;        /* ktlsshim_set_manual: only the API hands this context off */ /* KTLS_SHIM_STRICT refused a connection that stayed in user space */
+	bool strict_failed; /* KTLS_SHIM_STRICT refused a connection that stayed in user space */
+	bool manual;        /* ktlsshim_set_manual: only the API hands this context off */
 	int fd;
+	/* TLS 1.3 directions the kernel owns: the traffic secret of the NEXT generation, for a
+	 * KeyUpdate. Never the current one (the kernel holds those keys and the exported secrets are
+	 * wiped at the hand-off); wiped when the connection ends. Indexed by enum ktls_dir. */
+	const struct suite_info *suite;
+	unsigned char next_secret[2][KEYS_MAX_SECRET];
+	size_t next_secret_len[2];
+	unsigned key_updates[2];  /* KeyUpdates done per direction, for the log */
+	uint64_t tx_records;      /* records sent under the current TX key (an upper bound) */
+	bool tx_update_due;       /* the peer asked for our KeyUpdate: it goes before more data */
 	uint32_t read_timeout; /* ms, copied from the config when RX moves to the kernel */
 	bool nonblocking;      /* the socket's O_NONBLOCK then */
 	struct timeval app_rcvtimeo; /* the socket's own SO_RCVTIMEO then, restored after each read */
@@ -103,6 +112,12 @@ void conn_try_handoff(struct conn *c);
 /* The proven kernel parameters of one direction for the application, which then owns it:
  * KTLSSHIM_OK or a KTLSSHIM_ERR_* code. */
 int conn_export(struct conn *c, bool tx, union ktls_kinfo *out, size_t *out_len);
+/* TLS 1.3 KeyUpdate on a kernel-owned direction: installs the next generation's key (sequence 0)
+ * and ratchets the kept secret. 0, or -errno (-EBUSY: the kernel cannot rekey, before 6.14;
+ * -ENOKEY: no next secret here). */
+int conn_rekey(struct conn *c, enum ktls_dir dir);
+/* Whether this kernel takes a second TLS_TX/TLS_RX (Linux 6.14+): learned once per process. */
+bool conn_kernel_rekeys(void);
 /* Sends an alert on whichever side owns TX. */
 int conn_send_alert(struct conn *c, unsigned char level, unsigned char desc);
 

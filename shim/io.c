@@ -9,6 +9,7 @@
 #include <linux/tls.h>
 #include <mbedtls/net_sockets.h>
 
+#include "config.h"
 #include "log.h"
 
 #ifndef SOL_TLS
@@ -17,6 +18,13 @@
 
 #define RECORD_PAYLOAD 16384
 #define CTRL_MAX 16384 /* the largest post-handshake message accepted (a ticket is ~1 KiB) */
+#define HS_KEY_UPDATE 24 /* RFC 8446 (Mbed TLS 3.6 has no name for it) */
+
+/* Records the kernel makes of n bytes sent at once: a send without MSG_MORE closes its last record. */
+static uint64_t records_of(size_t n)
+{
+	return (n + RECORD_PAYLOAD - 1) / RECORD_PAYLOAD;
+}
 
 /* ---- TX ---- */
 
@@ -38,9 +46,64 @@ static int flush_pending(struct conn *c)
 		if (n < 0)
 			return send_error(errno);
 		io->pending_off += (size_t)n;
+		c->tx_records += records_of((size_t)n);
 	}
 	io->pending_len = io->pending_off = 0;
 	return 0;
+}
+
+static int send_control(struct conn *c, unsigned char type, const void *data, size_t len)
+{
+	char cbuf[CMSG_SPACE(sizeof(unsigned char))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_TLS;
+	cm->cmsg_type = TLS_SET_RECORD_TYPE;
+	cm->cmsg_len = CMSG_LEN(sizeof(unsigned char));
+	*CMSG_DATA(cm) = type;
+	/* A control record is sent whole or not at all. */
+	if (sendmsg(c->fd, &msg, 0) < 0)
+		return send_error(errno);
+	c->tx_records++;
+	return 0;
+}
+
+/* TLS 1.3: our KeyUpdate (update_not_requested), then the next TX key; the kernel encrypts the
+ * message under the current one. 0, WANT_WRITE (nothing sent: the next write tries again), or an
+ * error. Without rekey in the kernel, nothing is sent: Mbed TLS never rekeys either. */
+static int send_key_update(struct conn *c)
+{
+	if (!c->next_secret_len[KTLS_DIR_TX] || !conn_kernel_rekeys()) {
+		c->tx_update_due = false;
+		c->tx_records = 0; /* asked once per key's worth of records, not at every write */
+		return 0;
+	}
+	static const unsigned char key_update[] = { HS_KEY_UPDATE, 0, 0, 1, 0 };
+	int ret = send_control(c, MBEDTLS_SSL_MSG_HANDSHAKE, key_update, sizeof(key_update));
+	if (ret)
+		return ret;
+	int err = conn_rekey(c, KTLS_DIR_TX);
+	if (err) {
+		/* The peer now expects the next key: nothing under the old one may follow. */
+		log_msg(LOG_ERROR, "fd=%d: TX key update failed (%s); closing the connection", c->fd,
+			strerror(-err));
+		shutdown(c->fd, SHUT_RDWR);
+		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+	}
+	c->tx_update_due = false;
+	return 0;
+}
+
+/* Before new data: the KeyUpdate the peer asked for, or ours when this key carried its share of
+ * records (KTLS_SHIM_REKEY_RECORDS). */
+static int tx_key_update_if_due(struct conn *c)
+{
+	unsigned long limit = config_get()->rekey_records;
+	if (c->version != 0x0304 || !(c->tx_update_due || (limit && c->tx_records >= limit)))
+		return 0;
+	return send_key_update(c);
 }
 
 int io_write(struct conn *c, const unsigned char *buf, size_t len)
@@ -55,10 +118,20 @@ int io_write(struct conn *c, const unsigned char *buf, size_t len)
 		return 0;
 	if (!buf)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
+	int ret = tx_key_update_if_due(c);
+	if (ret && ret != MBEDTLS_ERR_SSL_WANT_WRITE)
+		return ret;
+	/* No more records under this key than the setting allows: a long write stops at the limit
+	 * (at least one record: a partial count is fine past one record). */
+	unsigned long limit = config_get()->rekey_records;
+	if (c->version == 0x0304 && limit && c->tx_records < limit &&
+	    len > (limit - c->tx_records) * RECORD_PAYLOAD)
+		len = (limit - c->tx_records) * RECORD_PAYLOAD;
 	ssize_t n = send(c->fd, buf, len, 0);
 	if (n < 0 && send_error(errno) != MBEDTLS_ERR_SSL_WANT_WRITE)
 		return send_error(errno);
 	size_t sent = n < 0 ? 0 : (size_t)n;
+	c->tx_records += records_of(sent);
 	if (sent >= RECORD_PAYLOAD || sent == len)
 		return (int)sent;
 	/* Less than one record went out: as Mbed TLS does with its output buffer, keep the rest of
@@ -73,21 +146,6 @@ int io_write(struct conn *c, const unsigned char *buf, size_t len)
 	return MBEDTLS_ERR_SSL_WANT_WRITE;
 }
 
-static int send_control(int fd, unsigned char type, const void *data, size_t len)
-{
-	char cbuf[CMSG_SPACE(sizeof(unsigned char))] = { 0 };
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_TLS;
-	cm->cmsg_type = TLS_SET_RECORD_TYPE;
-	cm->cmsg_len = CMSG_LEN(sizeof(unsigned char));
-	*CMSG_DATA(cm) = type;
-	/* A control record is sent whole or not at all. */
-	return sendmsg(fd, &msg, 0) < 0 ? send_error(errno) : 0;
-}
-
 int io_send_alert(struct conn *c, unsigned char level, unsigned char desc)
 {
 	/* Bytes a write already took go first, as Mbed TLS flushes before an alert. */
@@ -95,7 +153,7 @@ int io_send_alert(struct conn *c, unsigned char level, unsigned char desc)
 	if (ret)
 		return ret;
 	unsigned char alert[2] = { level, desc };
-	return send_control(c->fd, MBEDTLS_SSL_MSG_ALERT, alert, sizeof(alert));
+	return send_control(c, MBEDTLS_SSL_MSG_ALERT, alert, sizeof(alert));
 }
 
 /* ---- RX ---- */
@@ -120,6 +178,10 @@ static int recv_error(int err)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	case EINVAL:
 		return MBEDTLS_ERR_SSL_INVALID_RECORD;
+	case EKEYEXPIRED:
+		/* Decryption paused at a KeyUpdate no new key followed (6.14+): Mbed TLS's word for
+		 * a KeyUpdate. */
+		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
 	default:
 		return MBEDTLS_ERR_NET_RECV_FAILED;
 	}
@@ -154,6 +216,50 @@ static int recv_record(struct conn *c, unsigned char *buf, size_t len, unsigned 
 
 enum ctrl_verdict { CTRL_NEED_MORE = 1, CTRL_CONSUMED = 2 };
 
+static int fatal(struct conn *c, unsigned char desc, int ret)
+{
+	conn_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_FATAL, desc);
+	return ret;
+}
+
+/* A TLS 1.3 KeyUpdate under kernel RX: m is the whole message, last tells whether it ended its
+ * record. The kernel paused decryption at it (6.14+) until the next key is installed. */
+static int key_update_received(struct conn *c, const unsigned char *m, bool last)
+{
+	/* RFC 8446 4.6.3 and 5.1: one byte, 0 or 1, and the last message of its record. */
+	if (!last)
+		return fatal(c, MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE, MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE);
+	if (m[4] > 1)
+		return fatal(c, MBEDTLS_SSL_ALERT_MSG_ILLEGAL_PARAMETER, MBEDTLS_ERR_SSL_ILLEGAL_PARAMETER);
+	bool requested = m[4] == 1;
+	/* What Mbed TLS itself would do with it (it has no KeyUpdate), when the shim cannot follow. */
+	const char *why = NULL;
+	if (requested && c->tx_state != DIR_KERNEL)
+		why = "the peer asks for our KeyUpdate and TX is not in the kernel";
+	else {
+		int err = conn_rekey(c, KTLS_DIR_RX);
+		if (err == -EBUSY)
+			why = "the kernel cannot rekey (Linux 6.14 or later can)";
+		else if (err)
+			why = "no next key";
+	}
+	if (why) {
+		log_msg(LOG_ERROR, "fd=%d: KeyUpdate received; %s: failing the connection as Mbed TLS does",
+			c->fd, why);
+		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
+	}
+	if (requested) {
+		c->tx_update_due = true;
+		/* Now if nothing waits to go out; else before the next data (WANT_WRITE: the same). */
+		if (!c->io.pending_len) {
+			int ret = send_key_update(c);
+			if (ret && ret != MBEDTLS_ERR_SSL_WANT_WRITE)
+				return ret;
+		}
+	}
+	return CTRL_CONSUMED;
+}
+
 /* What Mbed TLS does with one post-handshake message in io->ctrl: an Mbed TLS error, or
  * CTRL_CONSUMED (dropped or answered; read on), or CTRL_NEED_MORE (incomplete). */
 static int handle_control(struct conn *c, size_t *used)
@@ -177,6 +283,8 @@ static int handle_control(struct conn *c, size_t *used)
 	if (io->ctrl_len < 4)
 		return CTRL_NEED_MORE;
 	size_t body = ((size_t)m[1] << 16) | ((size_t)m[2] << 8) | m[3];
+	if (c->version == 0x0304 && m[0] == HS_KEY_UPDATE && body != 1)
+		return fatal(c, MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR, MBEDTLS_ERR_SSL_DECODE_ERROR);
 	if (4 + body > CTRL_MAX)
 		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
 	if (io->ctrl_len < 4 + body)
@@ -184,10 +292,11 @@ static int handle_control(struct conn *c, size_t *used)
 	*used = 4 + body;
 	bool server = conn_is_server(c);
 	if (c->version == 0x0304) {
-		/* Tickets are dropped as Mbed TLS does when the app did not ask for them. KeyUpdate
-		 * is not supported by Mbed TLS 3.6: the same error it gives. */
+		/* Tickets are dropped as Mbed TLS does when the app did not ask for them. */
 		if (!server && m[0] == MBEDTLS_SSL_HS_NEW_SESSION_TICKET)
 			return CTRL_CONSUMED;
+		if (m[0] == HS_KEY_UPDATE)
+			return key_update_received(c, m, io->ctrl_len == *used);
 		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
 	}
 	/* TLS 1.2 renegotiation requests: refused with a warning, the connection goes on. */

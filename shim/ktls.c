@@ -232,25 +232,62 @@ static void zero_params(struct ktls_params *p, uint16_t version, enum kcipher c)
 	p->keys.iv_len = version == TLS_1_2_VERSION && c != KCIPHER_CHACHA20_POLY1305 ? 4 : 12;
 }
 
+/* A loopback listener on an ephemeral port; its address in *addr. The fd or -errno. */
+static int make_listener(struct sockaddr_in *addr)
+{
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0)
+		return -errno;
+	*addr = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof *addr;
+	if (bind(lfd, (struct sockaddr *)addr, sizeof *addr) != 0 || listen(lfd, 4) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)addr, &alen) != 0) {
+		int e = -errno;
+		close(lfd);
+		return e;
+	}
+	return lfd;
+}
+
+/* Rekey (kernel >= 6.14): a second TLS_TX on a TLS 1.3 socket; older kernels say EBUSY. */
+static int rekey_on(int lfd, const struct sockaddr_in *addr)
+{
+	int cfd, sfd, rekey = -1;
+	if (make_pair(lfd, addr, &cfd, &sfd) != 0)
+		return -1;
+	struct ktls_params p;
+	zero_params(&p, TLS_1_3_VERSION, KCIPHER_AES_GCM_128);
+	if (ktls_attach_ulp(cfd) == 0 && ktls_install(cfd, KTLS_DIR_TX, &p) == 0) {
+		int e = ktls_install(cfd, KTLS_DIR_TX, &p);
+		rekey = e == 0 ? 1 : e == -EBUSY ? 0 : -1;
+	}
+	close(cfd);
+	close(sfd);
+	return rekey;
+}
+
+int ktls_probe_rekey(void)
+{
+	struct sockaddr_in addr;
+	int lfd = make_listener(&addr);
+	if (lfd < 0)
+		return -1;
+	int rekey = rekey_on(lfd, &addr);
+	close(lfd);
+	return rekey;
+}
+
 int ktls_probe(struct ktls_caps *caps)
 {
 	static const uint16_t versions[2] = { TLS_1_2_VERSION, TLS_1_3_VERSION };
 	memset(caps, 0, sizeof *caps);
 	caps->rekey = -1;
 
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in addr;
+	int lfd = make_listener(&addr);
 	if (lfd < 0)
-		return -errno;
-	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t alen = sizeof addr;
-	int rc = 0;
-	if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, 4) != 0 ||
-	    getsockname(lfd, (struct sockaddr *)&addr, &alen) != 0) {
-		rc = -errno;
-		goto out;
-	}
-
-	int cfd, sfd;
+		return lfd;
+	int rc = 0, cfd, sfd;
 	if ((rc = make_pair(lfd, &addr, &cfd, &sfd)) != 0)
 		goto out;
 	int e = ktls_attach_ulp(cfd);
@@ -277,19 +314,8 @@ int ktls_probe(struct ktls_caps *caps)
 			}
 		}
 	}
-
-	/* Rekey (kernel >= 6.14): a second TLS_TX on a TLS 1.3 socket; older kernels say EBUSY. */
-	if (caps->can[1][KCIPHER_AES_GCM_128][KTLS_DIR_TX]) {
-		if ((rc = make_pair(lfd, &addr, &cfd, &sfd)) != 0)
-			goto out;
-		zero_params(&p, TLS_1_3_VERSION, KCIPHER_AES_GCM_128);
-		if (ktls_attach_ulp(cfd) == 0 && ktls_install(cfd, KTLS_DIR_TX, &p) == 0) {
-			e = ktls_install(cfd, KTLS_DIR_TX, &p);
-			caps->rekey = e == 0 ? 1 : e == -EBUSY ? 0 : -1;
-		}
-		close(cfd);
-		close(sfd);
-	}
+	if (caps->can[1][KCIPHER_AES_GCM_128][KTLS_DIR_TX])
+		caps->rekey = rekey_on(lfd, &addr);
 out:
 	close(lfd);
 	return rc;

@@ -49,5 +49,7 @@ struct ktls_caps {
 	int ulp_errno;                   /* errno of the refused ULP, else 0 */
 };
 int ktls_probe(struct ktls_caps *caps);
+/* Only the rekey part of the probe, on its own loopback pair: 1 yes, 0 no, -1 unknown. */
+int ktls_probe_rekey(void);
 
 #endif

@@ -20,10 +20,11 @@
 #define CHACHA BIT(KCIPHER_CHACHA20_POLY1305)
 #define ALL (GCM128 | GCM256 | CCM128 | CHACHA)
 
-/* The eight documented variables, in the order of README's table. */
+/* The nine documented variables, in the order of README's table. */
 static const char *const vars[] = {
 	"KTLS_SHIM_DISABLE", "KTLS_SHIM_DIRECTIONS", "KTLS_SHIM_CIPHERS", "KTLS_SHIM_VERSIONS",
 	"KTLS_SHIM_LOG",     "KTLS_SHIM_LOG_FILE",   "KTLS_SHIM_STRICT",  "KTLS_SHIM_STATS",
+	"KTLS_SHIM_REKEY_RECORDS",
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -95,7 +96,8 @@ static struct shim_config defaults(void)
 {
 	return (struct shim_config){ .disable = false, .tx = true, .rx = true, .ciphers = ALL,
 				     .tls12 = true, .tls13 = true, .log = LOG_ERROR,
-				     .log_file = NULL, .strict = false, .stats = false };
+				     .log_file = NULL, .strict = false, .stats = false,
+				     .rekey_records = 16777216 };
 }
 
 /* Prints every field that differs; true when none does. */
@@ -116,6 +118,7 @@ static bool same_config(const struct shim_config *got, const struct shim_config 
 	FIELD(log, "%d", int)
 	FIELD(strict, "%d", int)
 	FIELD(stats, "%d", int)
+	FIELD(rekey_records, "%lu", unsigned long)
 #undef FIELD
 	const char *g = got->log_file, *w = want->log_file;
 	if ((g == NULL) != (w == NULL) || (g && strcmp(g, w))) {
@@ -155,6 +158,7 @@ static void want_line(char *buf, size_t n, const char *var, const char *value)
 		  "a comma list of AES-128-GCM, AES-256-GCM, AES-128-CCM, CHACHA20-POLY1305", "all four" },
 		{ "KTLS_SHIM_VERSIONS", "1.2, 1.3 or 1.2,1.3", "1.2,1.3" },
 		{ "KTLS_SHIM_LOG", "off, error, info or debug", "error" },
+		{ "KTLS_SHIM_REKEY_RECORDS", "0 (never) or 1 to 23726566", "16777216" },
 	};
 	for (size_t i = 0; i < sizeof(help) / sizeof(help[0]); i++)
 		if (!strcmp(help[i].var, var)) {
@@ -210,6 +214,10 @@ static void e_log_info(struct shim_config *c) { c->log = LOG_INFO; }
 static void e_log_debug(struct shim_config *c) { c->log = LOG_DEBUG; }
 static void e_log_file(struct shim_config *c) { c->log_file = "/var/log/ktlsshim.log"; }
 static void e_log_file_rel(struct shim_config *c) { c->log_file = "shim log.txt"; }
+static void e_rekey_never(struct shim_config *c) { c->rekey_records = 0; }
+static void e_rekey_1(struct shim_config *c) { c->rekey_records = 1; }
+static void e_rekey_1000(struct shim_config *c) { c->rekey_records = 1000; }
+static void e_rekey_max(struct shim_config *c) { c->rekey_records = 23726566; }
 
 static const struct valid_case valid_cases[] = {
 	/* booleans: 1/yes/true/on and 0/no/false/off, the words in any case */
@@ -287,6 +295,13 @@ static const struct valid_case valid_cases[] = {
 	/* a log file: taken as it is */
 	{ "KTLS_SHIM_LOG_FILE=/var/log/ktlsshim.log", e_log_file },
 	{ "KTLS_SHIM_LOG_FILE=shim log.txt", e_log_file_rel },
+	/* records per TX key: 0 = never, up to the AES-GCM limit */
+	{ "KTLS_SHIM_REKEY_RECORDS=0", e_rekey_never },
+	{ "KTLS_SHIM_REKEY_RECORDS=1", e_rekey_1 },
+	{ "KTLS_SHIM_REKEY_RECORDS=1000", e_rekey_1000 },
+	{ "KTLS_SHIM_REKEY_RECORDS=001000", e_rekey_1000 },
+	{ "KTLS_SHIM_REKEY_RECORDS=16777216", e_none },
+	{ "KTLS_SHIM_REKEY_RECORDS=23726566", e_rekey_max },
 };
 #define NVALID (sizeof(valid_cases) / sizeof(valid_cases[0]))
 
@@ -337,13 +352,21 @@ static const char *const bad_cases[][2] = {
 	{ "KTLS_SHIM_LOG", "2" },
 	{ "KTLS_SHIM_LOG", "information" },
 	{ "KTLS_SHIM_LOG", "inf" },
+	/* records per key */
+	{ "KTLS_SHIM_REKEY_RECORDS", "23726567" },
+	{ "KTLS_SHIM_REKEY_RECORDS", "-1" },
+	{ "KTLS_SHIM_REKEY_RECORDS", "1k" },
+	{ "KTLS_SHIM_REKEY_RECORDS", " 1000" },
+	{ "KTLS_SHIM_REKEY_RECORDS", "1e6" },
+	{ "KTLS_SHIM_REKEY_RECORDS", "99999999999999999999" },
+	{ "KTLS_SHIM_REKEY_RECORDS", "never" },
 };
 #define NBAD (sizeof(bad_cases) / sizeof(bad_cases[0]))
 
 /* Checks outside the tables, counted here for the plan. */
 #define NOTHER 9
 
-/* No variable set: the documented defaults, no report, and the parser asked for exactly the eight
+/* No variable set: the documented defaults, no report, and the parser asked for exactly the nine
  * documented variables (each at least once, nothing else). */
 static void test_defaults(void)
 {
@@ -372,7 +395,7 @@ static void test_defaults(void)
 		show_reports();
 	tap_ok(same && names_ok && nreports == 0,
 	       "no variable set: defaults (both directions, all four ciphers, 1.2 and 1.3, log error "
-	       "to stderr, not disabled, not strict, no stats), nothing reported, only the 8 variables read");
+	       "to stderr, not disabled, not strict, no stats), nothing reported, only the 9 variables read");
 }
 
 /* An empty value is the same as an unset variable: for each variable alone, then all at once. */
@@ -393,11 +416,11 @@ static void test_empty(void)
 	}
 	struct shim_config got = parse_env(all, NVARS), want = defaults();
 	if (!same_config(&got, &want) || nreports) {
-		tap_diag("  all eight empty: not the same as unset");
+		tap_diag("  all nine empty: not the same as unset");
 		show_reports();
 		ok = false;
 	}
-	tap_ok(ok, "an empty value is the same as unset, for each of the 8 variables and all at once");
+	tap_ok(ok, "an empty value is the same as unset, for each of the 9 variables and all at once");
 }
 
 /* Every variable set to a non-default valid value at once: each one takes effect. */
@@ -407,19 +430,19 @@ static void test_all_valid_together(void)
 			      "KTLS_SHIM_CIPHERS=aes-256-gcm,chacha20-poly1305",
 			      "KTLS_SHIM_VERSIONS=1.3",	    "KTLS_SHIM_LOG=debug",
 			      "KTLS_SHIM_LOG_FILE=/tmp/x.log", "KTLS_SHIM_STRICT=1",
-			      "KTLS_SHIM_STATS=1" };
-	struct shim_config got = parse_env(all, 8);
+			      "KTLS_SHIM_STATS=1",	    "KTLS_SHIM_REKEY_RECORDS=1000" };
+	struct shim_config got = parse_env(all, 9);
 	struct shim_config want = { .disable = true, .tx = false, .rx = true,
 				    .ciphers = GCM256 | CHACHA, .tls12 = false, .tls13 = true,
 				    .log = LOG_DEBUG, .log_file = "/tmp/x.log", .strict = true,
-				    .stats = true };
+				    .stats = true, .rekey_records = 1000 };
 	bool same = same_config(&got, &want);
 	if (nreports)
 		show_reports();
-	tap_ok(same && nreports == 0, "all eight variables set at once: each takes effect, nothing reported");
+	tap_ok(same && nreports == 0, "all nine variables set at once: each takes effect, nothing reported");
 }
 
-/* Every variable bad at once: one line per variable (seven: LOG_FILE takes any value), each
+/* Every variable bad at once: one line per variable (eight: LOG_FILE takes any value), each
  * naming its own variable and value, and every setting at its default. */
 static void test_all_bad_together(void)
 {
@@ -427,7 +450,7 @@ static void test_all_bad_together(void)
 		"KTLS_SHIM_DISABLE=maybe",	   "KTLS_SHIM_DIRECTIONS=sideways",
 		"KTLS_SHIM_CIPHERS=DES",	   "KTLS_SHIM_VERSIONS=2.0",
 		"KTLS_SHIM_LOG=loud",		   "KTLS_SHIM_STRICT=very",
-		"KTLS_SHIM_STATS=please",
+		"KTLS_SHIM_STATS=please",	   "KTLS_SHIM_REKEY_RECORDS=lots",
 	};
 	const int n = (int)(sizeof(all) / sizeof(all[0]));
 	struct shim_config got = parse_env(all, n), want = defaults();
@@ -451,7 +474,7 @@ static void test_all_bad_together(void)
 		tap_diag("  got %d reports:", nreports);
 		show_reports();
 	}
-	tap_ok(ok, "seven bad values at once: seven lines, one per variable, every setting at its default");
+	tap_ok(ok, "eight bad values at once: eight lines, one per variable, every setting at its default");
 }
 
 /* A bad value of one variable does not disturb the valid ones around it. */
