@@ -67,6 +67,12 @@ struct ktlsshim_crypto_info {
  * written only into *out; wipe it (mbedtls_platform_zeroize) once the kernel has it. */
 int ktlsshim_export(mbedtls_ssl_context *ssl, int dir, struct ktlsshim_crypto_info *out);
 
+/* A debugging aid for tests and audits: how many copies of these bytes (len >= 4) the shim's
+ * state holds, over every connection it tracks (the per-connection state, its buffers and stored
+ * records). Once a connection's directions are decided, each secret, key and IV Mbed TLS exported
+ * or the shim derived for it must count 0. */
+size_t ktlsshim_debug_count(const void *bytes, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -107,6 +107,40 @@ void conn_drop(const mbedtls_ssl_context *ssl)
 	}
 }
 
+static size_t count_in(const void *hay, size_t hay_len, const void *bytes, size_t len)
+{
+	size_t n = 0;
+	const unsigned char *p = hay, *end = p + (hay ? hay_len : 0);
+	while (p && (size_t)(end - p) >= len && (p = memmem(p, (size_t)(end - p), bytes, len))) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
+static size_t count_in_seq(const struct seq_dir *d, const void *bytes, size_t len)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < d->nrec && i < SEQ_MAX_STORED; i++)
+		n += count_in(d->recs[i].data, d->recs[i].have, bytes, len);
+	return n;
+}
+
+size_t conn_debug_count(const void *bytes, size_t len)
+{
+	size_t n = 0;
+	pthread_rwlock_rdlock(&map_lock);
+	for (size_t b = 0; b < BUCKETS; b++)
+		for (const struct conn *c = buckets[b]; c; c = c->next) {
+			n += count_in(c, sizeof(*c), bytes, len);
+			n += count_in(c->io.pending, c->io.pending ? IO_BUFFER_LEN : 0, bytes, len);
+			n += count_in(c->io.ctrl, c->io.ctrl ? IO_BUFFER_LEN : 0, bytes, len);
+			n += count_in_seq(&c->tx, bytes, len) + count_in_seq(&c->rx, bytes, len);
+		}
+	pthread_rwlock_unlock(&map_lock);
+	return n;
+}
+
 /* ---- configuration facts, keyed by mbedtls_ssl_config address ---- */
 
 struct conf_facts {

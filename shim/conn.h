@@ -118,6 +118,8 @@ int conn_export(struct conn *c, bool tx, union ktls_kinfo *out, size_t *out_len)
 int conn_rekey(struct conn *c, enum ktls_dir dir);
 /* Whether this kernel takes a second TLS_TX/TLS_RX (Linux 6.14+): learned once per process. */
 bool conn_kernel_rekeys(void);
+/* ktlsshim_debug_count: copies of bytes in every tracked connection's memory. */
+size_t conn_debug_count(const void *bytes, size_t len);
 /* Sends an alert on whichever side owns TX. */
 int conn_send_alert(struct conn *c, unsigned char level, unsigned char desc);
 

@@ -16,8 +16,8 @@
 #define SOL_TLS 282
 #endif
 
-#define RECORD_PAYLOAD 16384
-#define CTRL_MAX 16384 /* the largest post-handshake message accepted (a ticket is ~1 KiB) */
+#define RECORD_PAYLOAD IO_BUFFER_LEN
+#define CTRL_MAX IO_BUFFER_LEN /* the largest post-handshake message accepted (a ticket is ~1 KiB) */
 #define HS_KEY_UPDATE 24 /* RFC 8446 (Mbed TLS 3.6 has no name for it) */
 
 /* Records the kernel makes of n bytes sent at once: a send without MSG_MORE closes its last record. */
