@@ -214,7 +214,6 @@ static int recv_record(struct conn *c, unsigned char *buf, size_t len, unsigned 
 	return (int)n;
 }
 
-enum ctrl_verdict { CTRL_NEED_MORE = 1, CTRL_CONSUMED = 2 };
 
 static int fatal(struct conn *c, unsigned char desc, int ret)
 {
@@ -309,8 +308,7 @@ static int handle_control(struct conn *c, size_t *used)
 	return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
 }
 
-/* Takes n bytes of a control record into io->ctrl and handles every complete message. */
-static int absorb_control(struct conn *c, unsigned char type, const unsigned char *p, size_t n)
+int io_absorb_control(struct conn *c, unsigned char type, const unsigned char *p, size_t n)
 {
 	struct io_state *io = &c->io;
 	if (io->ctrl_len && io->ctrl_type != type)
@@ -384,7 +382,7 @@ int io_read(struct conn *c, unsigned char *buf, size_t len)
 					  timeout_ms);
 			if (ret <= 0)
 				return ret; /* EOF is 0, as Mbed TLS reports it */
-			ret = absorb_control(c, type, io->ctrl + io->ctrl_len, (size_t)ret);
+			ret = io_absorb_control(c, type, io->ctrl + io->ctrl_len, (size_t)ret);
 		} else {
 			ret = recv_record(c, buf, len, &type, timeout_ms);
 			if (ret == MBEDTLS_ERR_SSL_INVALID_MAC)
@@ -392,7 +390,7 @@ int io_read(struct conn *c, unsigned char *buf, size_t len)
 						MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC);
 			if (ret < 0 || type == MBEDTLS_SSL_MSG_APPLICATION_DATA)
 				return ret; /* data, EOF (0, as Mbed TLS reports it) or an error */
-			ret = absorb_control(c, type, buf, (size_t)ret);
+			ret = io_absorb_control(c, type, buf, (size_t)ret);
 		}
 		if (ret < 0)
 			return ret;

@@ -14,6 +14,11 @@
 int io_write(struct conn *c, const unsigned char *buf, size_t len);
 /* mbedtls_ssl_read on kernel RX: application data, or the error Mbed TLS gives for the record. */
 int io_read(struct conn *c, unsigned char *buf, size_t len);
+/* io_read's handling of n bytes of a control record (alert, handshake) of the given type: they go
+ * into io->ctrl and every complete message is handled as Mbed TLS would (or, for a TLS 1.3
+ * KeyUpdate, followed). An Mbed TLS error, CTRL_CONSUMED (read on) or CTRL_NEED_MORE. */
+enum ctrl_verdict { CTRL_NEED_MORE = 1, CTRL_CONSUMED = 2 };
+int io_absorb_control(struct conn *c, unsigned char type, const unsigned char *p, size_t n);
 /* Notes what io_read needs of the socket, when RX moves to the kernel. */
 void io_prepare_rx(struct conn *c);
 /* An alert as a control record (all or nothing). */

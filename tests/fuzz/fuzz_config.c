@@ -15,6 +15,7 @@
 static const char *const vars[] = {
 	"KTLS_SHIM_DISABLE", "KTLS_SHIM_DIRECTIONS", "KTLS_SHIM_CIPHERS", "KTLS_SHIM_VERSIONS",
 	"KTLS_SHIM_LOG", "KTLS_SHIM_LOG_FILE", "KTLS_SHIM_STRICT", "KTLS_SHIM_STATS",
+	"KTLS_SHIM_REKEY_RECORDS",
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 static char *values[NVARS];
@@ -62,6 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(c.tls12 || c.tls13);
 	CHECK(c.ciphers != 0 && (c.ciphers & ~0x1eu) == 0);
 	CHECK(c.log <= LOG_DEBUG);
+	CHECK(c.rekey_records <= CONFIG_REKEY_MAX);
 	CHECK(reports <= NVARS);
 	/* A log file, when set, is the variable's own value. */
 	CHECK(!c.log_file || c.log_file == values[5]);
