@@ -187,10 +187,12 @@ static int recv_error(int err)
 	}
 }
 
-/* One recvmsg: returns bytes read (0 = EOF) and the record type, or an Mbed TLS error. With
- * timeout_ms, a blocking socket waits at most that long for a whole record. */
+/* One recvmsg: returns bytes read (0 = EOF), the record type and whether they end the record
+ * (the kernel's MSG_EOR: a buffer shorter than the record leaves the rest for the next read), or
+ * an Mbed TLS error. With timeout_ms, a blocking socket waits at most that long for a whole
+ * record. */
 static int recv_record(struct conn *c, unsigned char *buf, size_t len, unsigned char *type,
-		       uint32_t timeout_ms)
+		       bool *eor, uint32_t timeout_ms)
 {
 	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
@@ -208,6 +210,7 @@ static int recv_record(struct conn *c, unsigned char *buf, size_t len, unsigned 
 		return timeout_ms && (err == EAGAIN || err == EWOULDBLOCK) ? MBEDTLS_ERR_SSL_TIMEOUT
 									   : recv_error(err);
 	*type = MBEDTLS_SSL_MSG_APPLICATION_DATA;
+	*eor = (msg.msg_flags & MSG_EOR) != 0;
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
 	if (cm && cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
 		*type = *CMSG_DATA(cm);
@@ -259,9 +262,19 @@ static int key_update_received(struct conn *c, const unsigned char *m, bool last
 	return CTRL_CONSUMED;
 }
 
-/* What Mbed TLS does with one post-handshake message in io->ctrl: an Mbed TLS error, or
- * CTRL_CONSUMED (dropped or answered; read on), or CTRL_NEED_MORE (incomplete). */
-static int handle_control(struct conn *c, size_t *used)
+/* A handshake message not complete yet: read on, unless the record ended inside a KeyUpdate
+ * (RFC 8446 5.1: a record boundary must not cut it, the key changes after it). */
+static int incomplete(struct conn *c, bool key_update, bool eor)
+{
+	if (key_update && eor)
+		return fatal(c, MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE, MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE);
+	return CTRL_NEED_MORE;
+}
+
+/* What Mbed TLS does with one post-handshake message in io->ctrl (eor: its bytes end a record):
+ * an Mbed TLS error, or CTRL_CONSUMED (dropped or answered; read on), or CTRL_NEED_MORE
+ * (incomplete). */
+static int handle_control(struct conn *c, size_t *used, bool eor)
 {
 	struct io_state *io = &c->io;
 	const unsigned char *m = io->ctrl;
@@ -279,15 +292,16 @@ static int handle_control(struct conn *c, size_t *used)
 	}
 	if (io->ctrl_type != MBEDTLS_SSL_MSG_HANDSHAKE)
 		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
+	bool key_update = c->version == 0x0304 && m[0] == HS_KEY_UPDATE;
 	if (io->ctrl_len < 4)
-		return CTRL_NEED_MORE;
+		return incomplete(c, key_update, eor);
 	size_t body = ((size_t)m[1] << 16) | ((size_t)m[2] << 8) | m[3];
-	if (c->version == 0x0304 && m[0] == HS_KEY_UPDATE && body != 1)
+	if (key_update && body != 1)
 		return fatal(c, MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR, MBEDTLS_ERR_SSL_DECODE_ERROR);
 	if (4 + body > CTRL_MAX)
 		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
 	if (io->ctrl_len < 4 + body)
-		return CTRL_NEED_MORE;
+		return incomplete(c, key_update, eor);
 	*used = 4 + body;
 	bool server = conn_is_server(c);
 	if (c->version == 0x0304) {
@@ -295,7 +309,7 @@ static int handle_control(struct conn *c, size_t *used)
 		if (!server && m[0] == MBEDTLS_SSL_HS_NEW_SESSION_TICKET)
 			return CTRL_CONSUMED;
 		if (m[0] == HS_KEY_UPDATE)
-			return key_update_received(c, m, io->ctrl_len == *used);
+			return key_update_received(c, m, eor && io->ctrl_len == *used);
 		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
 	}
 	/* TLS 1.2 renegotiation requests: refused with a warning, the connection goes on. */
@@ -308,7 +322,8 @@ static int handle_control(struct conn *c, size_t *used)
 	return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
 }
 
-int io_absorb_control(struct conn *c, unsigned char type, const unsigned char *p, size_t n)
+int io_absorb_control(struct conn *c, unsigned char type, const unsigned char *p, size_t n,
+		      bool eor)
 {
 	struct io_state *io = &c->io;
 	if (io->ctrl_len && io->ctrl_type != type)
@@ -323,7 +338,7 @@ int io_absorb_control(struct conn *c, unsigned char type, const unsigned char *p
 	io->ctrl_type = type;
 	for (;;) {
 		size_t used = 0;
-		int v = handle_control(c, &used);
+		int v = handle_control(c, &used, eor);
 		if (v < 0) {
 			io->ctrl_len = 0;
 			return v;
@@ -376,21 +391,22 @@ int io_read(struct conn *c, unsigned char *buf, size_t len)
 		if (ret)
 			return ret;
 		unsigned char type;
+		bool eor;
 		if (io->ctrl_len) {
 			/* Finish the message a small read cut: straight into the control buffer. */
 			ret = recv_record(c, io->ctrl + io->ctrl_len, CTRL_MAX - io->ctrl_len, &type,
-					  timeout_ms);
+					  &eor, timeout_ms);
 			if (ret <= 0)
 				return ret; /* EOF is 0, as Mbed TLS reports it */
-			ret = io_absorb_control(c, type, io->ctrl + io->ctrl_len, (size_t)ret);
+			ret = io_absorb_control(c, type, io->ctrl + io->ctrl_len, (size_t)ret, eor);
 		} else {
-			ret = recv_record(c, buf, len, &type, timeout_ms);
+			ret = recv_record(c, buf, len, &type, &eor, timeout_ms);
 			if (ret == MBEDTLS_ERR_SSL_INVALID_MAC)
 				conn_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
 						MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC);
 			if (ret < 0 || type == MBEDTLS_SSL_MSG_APPLICATION_DATA)
 				return ret; /* data, EOF (0, as Mbed TLS reports it) or an error */
-			ret = io_absorb_control(c, type, buf, (size_t)ret);
+			ret = io_absorb_control(c, type, buf, (size_t)ret, eor);
 		}
 		if (ret < 0)
 			return ret;

@@ -2,6 +2,7 @@
 #ifndef KTLSSHIM_IO_H
 #define KTLSSHIM_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "conn.h"
@@ -14,11 +15,13 @@
 int io_write(struct conn *c, const unsigned char *buf, size_t len);
 /* mbedtls_ssl_read on kernel RX: application data, or the error Mbed TLS gives for the record. */
 int io_read(struct conn *c, unsigned char *buf, size_t len);
-/* io_read's handling of n bytes of a control record (alert, handshake) of the given type: they go
- * into io->ctrl and every complete message is handled as Mbed TLS would (or, for a TLS 1.3
- * KeyUpdate, followed). An Mbed TLS error, CTRL_CONSUMED (read on) or CTRL_NEED_MORE. */
+/* io_read's handling of n bytes of a control record (alert, handshake) of the given type (eor:
+ * they end the record): they go into io->ctrl and every complete message is handled as Mbed TLS
+ * would (or, for a TLS 1.3 KeyUpdate, followed). An Mbed TLS error, CTRL_CONSUMED (read on) or
+ * CTRL_NEED_MORE. */
 enum ctrl_verdict { CTRL_NEED_MORE = 1, CTRL_CONSUMED = 2 };
-int io_absorb_control(struct conn *c, unsigned char type, const unsigned char *p, size_t n);
+int io_absorb_control(struct conn *c, unsigned char type, const unsigned char *p, size_t n,
+		      bool eor);
 /* Notes what io_read needs of the socket, when RX moves to the kernel. */
 void io_prepare_rx(struct conn *c);
 /* An alert as a control record (all or nothing). */

@@ -3,7 +3,8 @@
  * requests, cut into pieces anywhere and mixed with other record types.
  *
  * Input: byte 0 chooses the connection (bit 0: TLS 1.3, bit 1: server, bit 2: a next RX secret to
- * rekey with, bit 3: TX in the kernel); then records as [type][length][length bytes]... The
+ * rekey with, bit 3: TX in the kernel); then pieces as [type][length][length bytes]..., where
+ * type's top bit says the piece does NOT end its record (MSG_EOR clear). The
  * socket is one end of a Unix socketpair: whatever the shim sends through the kernel (alerts, its
  * KeyUpdate) is refused there, as a failed send would be; with TX in user space, alerts go to Mbed
  * TLS with a context that was never set up, which refuses them too. Each verdict must be an Mbed TLS error or a
@@ -59,12 +60,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	size_t off = 1;
 	while (off + 2 <= size) {
-		unsigned char type = data[off];
+		unsigned char type = data[off] & 0x7f;
+		bool eor = !(data[off] & 0x80);
 		size_t len = data[off + 1];
 		off += 2;
 		if (len > size - off)
 			len = size - off;
-		int v = io_absorb_control(c, type, data + off, len);
+		int v = io_absorb_control(c, type, data + off, len, eor);
 		CHECK(v < 0 || v == CTRL_NEED_MORE || v == CTRL_CONSUMED);
 		CHECK(c->io.ctrl_len <= IO_BUFFER_LEN);
 		off += len;
