@@ -550,19 +550,27 @@ suites_case() {
 # a client KeyUpdate (Mbed TLS: UNEXPECTED_MESSAGE, -0x7700; lighttpd closes). TLS 1.2: a client
 # renegotiation (warning no_renegotiation; OpenSSL gives up with a fatal alert, -0x7780).
 # openssl s_client's command letters (k, R) drive it; -msg shows the records.
-post_handshake_case() {
-	local tls=$1 cmd=$2 st=0 i
+# interactive_s_client TLS: lighttpd, and s_client -msg connected to it with its input on fd 7 (a
+# FIFO), its records in $D/out; returns once the handshake is over. Sets SPID.
+interactive_s_client() {
+	local tls=$1 i
 	start_lighttpd "$tls"
 	mkfifo "$D/in"
 	s_client "$tls" -msg -legacy_renegotiation -legacy_server_connect <"$D/in" >"$D/out" 2>"$D/err" &
-	local spid=$!
-	_PIDS+=("$spid")
+	SPID=$!
+	_PIDS+=("$SPID")
 	exec 7>"$D/in"
 	# The handshake is over when the shim logs the connection (s_client's own output is buffered).
 	for ((i = 0; i < 300; i++)); do
-		grep -qsF "ktlsshim[$LPID]: " "$D/shim.log" && break
+		grep -qsF "ktlsshim[$LPID]: " "$D/shim.log" && return
 		sleep 0.05
 	done
+}
+
+post_handshake_case() {
+	local tls=$1 cmd=$2 st=0 i
+	interactive_s_client "$tls"
+	local spid=$SPID
 	# The records from the client's post-handshake message on (tickets aside: they may come later).
 	local from n last
 	if [ "$tls" = 1.3 ]; then
@@ -610,24 +618,15 @@ post_handshake_case() {
 # With kernel rekey (6.14+) the shim follows the client's KeyUpdate: lighttpd, which Mbed TLS alone
 # would have failed, answers the request sent under the client's next key.
 keyupdate_followed_case() {
-	local st=0 i rk0
+	local st=0 rk0
 	rk0=$(tls_stat TlsRxRekeyOk)
-	start_lighttpd 1.3
-	mkfifo "$D/in"
-	s_client 1.3 -msg <"$D/in" >"$D/out" 2>"$D/err" &
-	local spid=$!
-	_PIDS+=("$spid")
-	exec 7>"$D/in"
-	for ((i = 0; i < 300; i++)); do
-		grep -qsF "ktlsshim[$LPID]: " "$D/shim.log" && break
-		sleep 0.05
-	done
+	interactive_s_client 1.3
 	(printf 'k\n' >&7) 2>/dev/null || true
 	sleep 1
 	(printf 'GET /small HTTP/1.1\r\nHost: localhost\r\n\r\n' >&7) 2>/dev/null || true
 	sleep 2
 	exec 7>&- # s_client ends the connection at the end of its input
-	wait "$spid" || st=$?
+	wait "$SPID" || st=$?
 	stop_lighttpd
 	grep -a -E '^(<<<|>>>) .*(Handshake|Alert)|^HTTP/' "$D/out" | grep -v NewSessionTicket |
 		sed 's/ \[length [0-9a-f]*\]//' >"$D/records"
