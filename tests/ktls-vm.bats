@@ -1,12 +1,16 @@
 #!/usr/bin/env bats
-# tools/ktls-vm (the User-Mode Linux runner) and build/tools/ktls-probe. Each VM boot costs ~3-4 s,
-# so the checks share boots where they can.
+# tools/ktls-vm (the User-Mode Linux runner) and build/tools/ktls-probe, on the default kernel (6.1)
+# and on --kernel latest (build/uml-latest). Each VM boot costs ~2-4 s, so the checks share boots
+# where they can.
 
 bats_require_minimum_version 1.5.0
 
 setup_file() {
 	cd "$BATS_TEST_DIRNAME/.."
 	[ -x build/tools/ktls-probe ] || make -s build/tools/ktls-probe >&2
+	# Fetch the latest kernel up front so no test sees its one progress line on stderr (if this
+	# fails, only the --kernel latest tests fail, each with ktls-vm's own line).
+	tools/fetch-uml-latest >&2 || true
 	# Exercise the VM even on a host whose kernel has kTLS.
 	export KTLS_VM_FORCE=1
 }
@@ -111,4 +115,55 @@ host_has_ktls() {
 	[ "$status" -eq 124 ]
 	[ "$stderr" = "ktls-vm: timeout after 2 s" ]
 	[ "$SECONDS" -lt 10 ]
+}
+
+@test "VM --kernel latest: boots a kernel >= 6.14, status and stderr pass through" {
+	run --separate-stderr tools/ktls-vm --kernel latest -- sh -c 'uname -r; echo to-stderr >&2; exit 5'
+	printf '%s\n' "$output" "--- stderr:" "$stderr"
+	[ "$status" -eq 5 ]
+	[ "$stderr" = to-stderr ]
+	[ "${#lines[@]}" -eq 1 ]
+	# The release sorts at or after 6.14 (TLS 1.3 rekey).
+	printf '6.14\n%s\n' "${lines[0]%%[-+]*}" | sort -V -C
+}
+
+@test "probe in the VM --kernel latest: four ciphers both ways, rekey yes" {
+	run --separate-stderr tools/ktls-vm --kernel=latest build/tools/ktls-probe --json
+	echo "$output" "$stderr"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	python3 - "$output" <<-'EOF'
+		import json, sys
+		d = json.loads(sys.argv[1])
+		assert d["ulp"] is True, d
+		for v in ("tls12", "tls13"):
+		    for c, dirs in d[v].items():
+		        assert dirs == {"tx": True, "rx": True}, (v, c, dirs)
+		assert d["rekey"] is True, d
+	EOF
+	run tools/ktls-vm --kernel latest build/tools/ktls-probe
+	[[ "$output" == *"TLS 1.3 rekey: yes"* ]]
+}
+
+@test "probe in the VM --kernel 6.1: kernel 6.1, rekey no" {
+	run --separate-stderr tools/ktls-vm --kernel 6.1 build/tools/ktls-probe
+	echo "$output" "$stderr"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[[ "${lines[0]}" == "kernel: 6.1."* ]]
+	[[ "$output" == *"TLS 1.3 rekey: no (EBUSY)"* ]]
+}
+
+@test "VM: a bad --kernel exits 2 with a usage line; KTLS_VM_KERNEL overrides --kernel" {
+	run --separate-stderr tools/ktls-vm --kernel 5.4 true
+	echo "$stderr"
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"usage: tools/ktls-vm [--kernel 6.1|latest]"* ]]
+	run --separate-stderr tools/ktls-vm --kernel
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == "usage: "* ]]
+	KTLS_VM_KERNEL=/nonexistent run --separate-stderr tools/ktls-vm --kernel latest true
+	[ "$status" -eq 125 ]
+	[[ "$stderr" == "ktls-vm: no User-Mode Linux kernel at /nonexistent"* ]]
 }
