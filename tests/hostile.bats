@@ -63,7 +63,8 @@ wait_port() {
 	return 1
 }
 
-# fault_case MODE FAULT DIR TLS: in MODE (plain: no shim; shim: both ends shimmed), the server
+# fault_case MODE FAULT DIR TLS: in MODE (plain: no shim; shim: both ends shimmed; receiver: only
+# the end that receives the fault is shimmed, its peer is plain Mbed TLS), the server
 # (--serve 2) and a client through the relay with FAULT in DIR (s2c: the client receives it; c2s:
 # the server does), then a second client straight to the server without a fault, which must
 # succeed byte-exact. Sets RECV_ERR (the receiver's first ERROR line, or its CONN line when the
@@ -73,14 +74,17 @@ fault_case() {
 	local mode=$1 fault=$2 dir=$3 tls=$4
 	local d=$BATS_TEST_TMPDIR/$mode-$fault-$dir-$tls
 	mkdir -p "$d"
-	local preload='' extra=''
-	[ "$mode" = shim ] && preload=$(shim_preload)
+	local spre='' cpre='' extra=''
+	case $mode in
+	shim) spre=$(shim_preload) cpre=$spre ;;
+	receiver) if [ "$dir" = s2c ]; then cpre=$(shim_preload); else spre=$(shim_preload); fi ;;
+	esac
 	case $fault in stall | gap) extra='--read-timeout 300' ;; esac
 	# The same sizes at both ends and in both connections (the apps check the byte counts).
 	local args="--tls $tls --up 256K --down 256K $extra"
 
 	# shellcheck disable=SC2086 # word lists
-	APP_PRELOAD=$preload SHIM_ENV="KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE=$d/server.shim" \
+	APP_PRELOAD=$spre SHIM_ENV="KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE=$d/server.shim" \
 		start_server --serve 2 $args
 	cp /dev/null "$d/relay.log"
 	timeout "$APP_TIMEOUT" "$RELAY" --port "$PORT" --fault "$fault" --dir "$dir" --after 2 \
@@ -91,7 +95,7 @@ fault_case() {
 	rport=$(wait_port "$d/relay.log" "$relay_pid") || { echo "# relay did not start"; cat "$d/relay.log"; return 1; }
 
 	# shellcheck disable=SC2086
-	APP_PRELOAD=$preload SHIM_ENV="KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE=$d/client.shim" \
+	APP_PRELOAD=$cpre SHIM_ENV="KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE=$d/client.shim" \
 		PORT=$rport run_client $args
 	local client_status=$status
 	cp "$CLIENT_LOG" "$d/client.log"
@@ -99,7 +103,7 @@ fault_case() {
 	wait "$relay_pid" || relay_status=$?
 	# The server must serve its next connection: a clean one, straight to it.
 	# shellcheck disable=SC2086
-	APP_PRELOAD=$preload SHIM_ENV="KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE=$d/client2.shim" \
+	APP_PRELOAD=$cpre SHIM_ENV="KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE=$d/client2.shim" \
 		run_client $args
 	local client2_status=$status
 	cp "$CLIENT_LOG" "$d/client2.log"
@@ -142,9 +146,9 @@ fault_case() {
 	[ -z "${HOSTILE_REPORT:-}" ] || printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$fault" "$dir" "$tls" \
 		"$mode" "$KTLS_EXPECT" "$RECV_ERR" "${SEND_ERR:--}" >>"$HOSTILE_REPORT"
 
-	if [ "$mode" = shim ] && [ "$KTLS_EXPECT" = kernel ]; then
+	if [ "$mode" != plain ] && [ "$KTLS_EXPECT" = kernel ]; then
 		# The receiver's shim line for the faulted connection (its first) says RX was in the
-		# kernel; the clean second connection was offloaded both ways.
+		# kernel; the clean second connection was offloaded both ways where shimmed.
 		local rshim=$d/client.shim
 		[ "$dir" = s2c ] || rshim=$d/server.shim
 		if ! head -n 1 "$rshim" | grep -q 'rx=kernel'; then
@@ -152,12 +156,13 @@ fault_case() {
 			sed 's/^/#   /' "$rshim"
 			return 1
 		fi
-		grep -q 'tx=kernel rx=kernel' "$d/client2.shim"
+		[ -z "$cpre" ] || grep -q 'tx=kernel rx=kernel' "$d/client2.shim"
 	fi
 }
 
-# hostile FAULT: the fault in both directions and both versions, plain and shimmed; the
-# receiver's error must be the same, and a sender that fails without the shim must fail with it.
+# hostile FAULT: the fault in both directions and both versions, plain and shimmed (both ends, or
+# HOSTILE_MODE=receiver: only the receiving end); the receiver's error must be the same, and a
+# sender that fails without the shim must fail with it.
 # KNOWN_DIFF="dir:tls ... sender-dir:tls ..." lists the cases whose difference has
 # been reported: every case still runs and must pass every other check, and the test ends in a
 # skip naming the difference instead of a failure. An unlisted difference fails.
@@ -167,7 +172,7 @@ hostile() {
 		for dir in s2c c2s; do
 			fault_case plain "$fault" "$dir" "$tls"
 			plain_err=$RECV_ERR plain_status=$RECV_STATUS plain_send=$SEND_ERR
-			fault_case shim "$fault" "$dir" "$tls"
+			fault_case "${HOSTILE_MODE:-shim}" "$fault" "$dir" "$tls"
 			# The sender of the damaged data must not see a clean end either (plain Mbed TLS
 			# reads the receiver's fatal alert, or a reset); a difference there is reported too.
 			if [ -n "$plain_send" ] && [ -z "$SEND_ERR" ]; then
@@ -213,4 +218,18 @@ hostile() {
 }
 @test "a stall between records longer than the read timeout: timeouts counted, every byte arrives" {
 	hostile gap
+}
+
+# Only the receiving end shimmed, its peer plain Mbed TLS: the mixed deployment operators start with.
+@test "only the receiver shimmed: a flipped bit gives the same bad-MAC error as Mbed TLS" {
+	local KNOWN_DIFF=
+	[ "$KTLS_EXPECT" != kernel ] || KNOWN_DIFF="sender-s2c:1.3 sender-c2s:1.3 sender-s2c:1.2 sender-c2s:1.2"
+	KNOWN_WHY="kernel path: the bad_record_mac alert is not sent; the sender sees EOF" \
+		HOSTILE_MODE=receiver hostile flip
+}
+@test "only the receiver shimmed: an injected plaintext alert, the same error as Mbed TLS" {
+	HOSTILE_MODE=receiver hostile alert
+}
+@test "only the receiver shimmed: a TCP reset mid-record, the same error as Mbed TLS" {
+	HOSTILE_MODE=receiver hostile reset
 }
