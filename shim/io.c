@@ -37,21 +37,6 @@ static int send_error(int err)
 	return MBEDTLS_ERR_NET_SEND_FAILED;
 }
 
-/* Sends what an earlier io_write took; 0 once nothing is left. */
-static int flush_pending(struct conn *c)
-{
-	struct io_state *io = &c->io;
-	while (io->pending_off < io->pending_len) {
-		ssize_t n = send(c->fd, io->pending + io->pending_off, io->pending_len - io->pending_off, 0);
-		if (n < 0)
-			return send_error(errno);
-		io->pending_off += (size_t)n;
-		c->tx_records += records_of((size_t)n);
-	}
-	io->pending_len = io->pending_off = 0;
-	return 0;
-}
-
 static int send_control(struct conn *c, unsigned char type, const void *data, size_t len)
 {
 	char cbuf[CMSG_SPACE(sizeof(unsigned char))] = { 0 };
@@ -106,6 +91,25 @@ static int tx_key_update_if_due(struct conn *c)
 	return send_key_update(c);
 }
 
+/* Sends what must go before new data: a KeyUpdate that is due, then what an earlier io_write
+ * took. 0 once nothing is left. */
+static int flush_pending(struct conn *c)
+{
+	struct io_state *io = &c->io;
+	int ret = tx_key_update_if_due(c);
+	if (ret)
+		return ret;
+	while (io->pending_off < io->pending_len) {
+		ssize_t n = send(c->fd, io->pending + io->pending_off, io->pending_len - io->pending_off, 0);
+		if (n < 0)
+			return send_error(errno);
+		io->pending_off += (size_t)n;
+		c->tx_records += records_of((size_t)n);
+	}
+	io->pending_len = io->pending_off = 0;
+	return 0;
+}
+
 int io_write(struct conn *c, const unsigned char *buf, size_t len)
 {
 	struct io_state *io = &c->io;
@@ -118,22 +122,27 @@ int io_write(struct conn *c, const unsigned char *buf, size_t len)
 		return 0;
 	if (!buf)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
+	/* A KeyUpdate that is due goes before this data. When the socket has no room for it, the
+	 * data is taken below like a short send, and the retry sends both, in that order. */
+	size_t sent = 0;
 	int ret = tx_key_update_if_due(c);
 	if (ret && ret != MBEDTLS_ERR_SSL_WANT_WRITE)
 		return ret;
-	/* No more records under this key than the setting allows: a long write stops at the limit
-	 * (at least one record: a partial count is fine past one record). */
-	unsigned long limit = config_get()->rekey_records;
-	if (c->version == 0x0304 && limit && c->tx_records < limit &&
-	    len > (limit - c->tx_records) * RECORD_PAYLOAD)
-		len = (limit - c->tx_records) * RECORD_PAYLOAD;
-	ssize_t n = send(c->fd, buf, len, 0);
-	if (n < 0 && send_error(errno) != MBEDTLS_ERR_SSL_WANT_WRITE)
-		return send_error(errno);
-	size_t sent = n < 0 ? 0 : (size_t)n;
-	c->tx_records += records_of(sent);
-	if (sent >= RECORD_PAYLOAD || sent == len)
-		return (int)sent;
+	if (!ret) {
+		/* No more records under this key than the setting allows: a long write stops at the
+		 * limit (at least one record: a partial count is fine past one record). */
+		unsigned long limit = config_get()->rekey_records;
+		if (c->version == 0x0304 && limit && c->tx_records < limit &&
+		    len > (limit - c->tx_records) * RECORD_PAYLOAD)
+			len = (limit - c->tx_records) * RECORD_PAYLOAD;
+		ssize_t n = send(c->fd, buf, len, 0);
+		if (n < 0 && send_error(errno) != MBEDTLS_ERR_SSL_WANT_WRITE)
+			return send_error(errno);
+		sent = n < 0 ? 0 : (size_t)n;
+		c->tx_records += records_of(sent);
+		if (sent >= RECORD_PAYLOAD || sent == len)
+			return (int)sent;
+	}
 	/* Less than one record went out: as Mbed TLS does with its output buffer, keep the rest of
 	 * the record and report WANT_WRITE; the retry completes it and returns the record length. */
 	size_t record = len < RECORD_PAYLOAD ? len : RECORD_PAYLOAD;
@@ -251,13 +260,11 @@ static int key_update_received(struct conn *c, const unsigned char *m, bool last
 		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
 	}
 	if (requested) {
+		/* Now; when the socket has no room, before the next data (flush_pending). */
 		c->tx_update_due = true;
-		/* Now if nothing waits to go out; else before the next data (WANT_WRITE: the same). */
-		if (!c->io.pending_len) {
-			int ret = send_key_update(c);
-			if (ret && ret != MBEDTLS_ERR_SSL_WANT_WRITE)
-				return ret;
-		}
+		int ret = tx_key_update_if_due(c);
+		if (ret && ret != MBEDTLS_ERR_SSL_WANT_WRITE)
+			return ret;
 	}
 	return CTRL_CONSUMED;
 }

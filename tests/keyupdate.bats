@@ -128,6 +128,10 @@ ku_case() {
 @test "shim client: the OpenSSL server's KeyUpdates asking for ours (K)" { ku_case client --request; }
 @test "shim server: the OpenSSL client's KeyUpdates (k) in a $BIG echo" { ku_case server; }
 @test "shim server: the OpenSSL client's KeyUpdates asking for ours (K)" { ku_case server --request; }
+@test "non-blocking sockets: KeyUpdates asking for ours (K), shim client and shim server" {
+	APP_ARGS=--nonblock ku_case client --request
+	APP_ARGS=--nonblock ku_case server --request
+}
 
 # rekey_case ROLE CHUNK: KTLS_SHIM_REKEY_RECORDS=100, the shim updates its own TX key; the OpenSSL
 # peer decrypts it all (byte-exact echo). Without rekey in the kernel, the shim sends none.
