@@ -317,8 +317,8 @@ void conn_handshake_done(struct conn *c)
 	seq_seal(&c->rx);
 }
 
-/* The application's socket, when its BIO is Mbed TLS's own plain socket functions. */
-static int app_socket(const struct conn *c)
+/* The application's fd, when its BIO is Mbed TLS's own plain socket functions; else -1. */
+static int bio_fd(const struct conn *c)
 {
 	if (!c->app_bio || !real.net_send || c->app_send != real.net_send)
 		return -1;
@@ -326,15 +326,18 @@ static int app_socket(const struct conn *c)
 		return -1;
 	if (c->app_recv_timeout && c->app_recv_timeout != real.net_recv_timeout)
 		return -1;
-	int fd = ((const mbedtls_net_context *)c->app_bio)->fd;
+	return ((const mbedtls_net_context *)c->app_bio)->fd;
+}
+
+/* The kernel's TLS ULP takes TCP sockets only. */
+static bool is_tcp(int fd)
+{
 	int type = 0, proto = 0;
 	socklen_t l = sizeof(type);
 	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) || type != SOCK_STREAM)
-		return -1;
+		return false;
 	l = sizeof(proto);
-	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) || proto != IPPROTO_TCP)
-		return -1;
-	return fd;
+	return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) == 0 && proto == IPPROTO_TCP;
 }
 
 /* why: the log's words; code: the same for the API (KTLSSHIM_ERR_*). */
@@ -392,11 +395,14 @@ static const char *record_refusal(struct conn *c, const struct suite_info **suit
 /* Record conditions, plus a socket the shim installs the keys on. */
 static const char *connection_refusal(struct conn *c, const struct suite_info **suite, int *code)
 {
-	c->fd = app_socket(c); /* first: the log names the connection whatever the verdict */
+	c->fd = bio_fd(c); /* first: the log names the connection whatever the verdict */
 	const char *why = record_refusal(c, suite, code);
 	if (why)
 		return why;
+	/* Checked last: a kernel without kTLS costs no system call here. */
 	*code = KTLSSHIM_ERR_NO_SOCKET;
+	if (!is_tcp(c->fd))
+		c->fd = -1;
 	return c->fd < 0 ? "custom BIO (socket not proven)" : NULL;
 }
 
