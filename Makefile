@@ -17,6 +17,7 @@ CFLAGS := $(CFLAGS_COMMON) -O2
 SAN_COMMON := -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan_FLAGS := $(SAN_COMMON) -fsanitize=address,undefined
 ubsan_FLAGS := $(SAN_COMMON) -fsanitize=undefined
+tsan_FLAGS := $(SAN_COMMON) -fsanitize=thread
 
 SHIM_SRC := $(wildcard shim/*.c)
 SHIM_HDR := $(wildcard shim/*.h include/*.h)
@@ -32,8 +33,8 @@ APPS := $(BUILD)/apps/mbed-server $(BUILD)/apps/mbed-client
 UNITS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 TOOLS := $(BUILD)/tools/ktls-probe
 FAULT_LIB := $(BUILD)/tests/librefuse-sockopt.so
-API_TESTS := $(BUILD)/tests/export-server
-SAN_TARGETS := $(foreach v,asan ubsan,$(BUILD)/$(v)/libktlsshim.so $(BUILD)/$(v)/apps/mbed-server \
+API_TESTS := $(BUILD)/tests/export-server $(BUILD)/tests/raw-handshake $(BUILD)/tests/secret-scan
+SAN_TARGETS := $(foreach v,asan ubsan tsan,$(BUILD)/$(v)/libktlsshim.so $(BUILD)/$(v)/apps/mbed-server \
 	$(BUILD)/$(v)/apps/mbed-client $(patsubst tests/unit/%.c,$(BUILD)/$(v)/unit/%,$(UNIT_SRC)))
 
 .PHONY: all san test demo clean deps
@@ -66,14 +67,19 @@ $(BUILD)/$(1)/unit/%: tests/unit/%.c $(UNIT_LIB_SRC) $(SHIM_HDR) $(BUILD)/config
 	@mkdir -p $$(@D)
 	$(CC) $(CFLAGS_COMMON) $($(1)_FLAGS) -o $$@ $$< $(UNIT_LIB_SRC) $(MBEDTLS_LIBS) -ldl -lpthread
 endef
-$(foreach v,asan ubsan,$(eval $(call SAN_RULES,$(v))))
+$(foreach v,asan ubsan tsan,$(eval $(call SAN_RULES,$(v))))
 
 $(BUILD)/tools/%: tools/%.c $(UNIT_LIB_SRC) $(SHIM_HDR) $(BUILD)/config.mk
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(UNIT_LIB_SRC) $(MBEDTLS_LIBS) -ldl -lpthread
 
-test: all san
+test: all san uml-latest
 	@tools/run-tests
+
+# The newest kernel for tools/ktls-vm --kernel latest (TLS 1.3 rekey); fetched once into build/.
+.PHONY: uml-latest
+uml-latest:
+	@tools/fetch-uml-latest
 
 demo: all
 	@tools/demo
@@ -85,6 +91,13 @@ clean:
 $(BUILD)/tests/%: tests/api/%.c $(LIB) include/ktlsshim.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lktlsshim $(MBEDTLS_LIBS) -lpthread
+
+# A libssl peer that sends TLS 1.3 KeyUpdates on a schedule (tests/keyupdate.bats).
+OPENSSL_PEER := $(BUILD)/tests/openssl-peer
+all: $(OPENSSL_PEER)
+$(OPENSSL_PEER): tests/peers/openssl-peer.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< -lssl -lcrypto
 
 # Test-only fault injection (never installed).
 $(FAULT_LIB): tests/fault/refuse-sockopt.c
@@ -157,3 +170,36 @@ fuzz: $(FUZZ_TARGETS)
 	$(call RUN_FUZZ,$(FUZZ_SECONDS))
 fuzz-smoke: $(FUZZ_TARGETS)
 	$(call RUN_FUZZ,$(FUZZ_SMOKE_SECONDS))
+
+# ---- lifecycle and load (tests/lifecycle.bats, tests/load.bats, tests/load/run-load) ---------------
+# build/tests/lifecycle: an Mbed TLS program that abuses context lifecycles (both ends in-process).
+# build/tests/load-client: many threads of mixed-suite connections to mbed-server --threads --echo.
+# Both are ordinary Mbed TLS programs (the shim is LD_PRELOADed by the tests), also built for each
+# sanitizer variant under build/<asan|ubsan|tsan>/tests/.
+# make load: the full 64 x 1000 load on the host and in tools/ktls-vm, under TSan, ASan and valgrind,
+# then the figures.
+LIFECYCLE_LOAD := $(BUILD)/tests/lifecycle $(BUILD)/tests/load-client
+LIFECYCLE_LOAD_SAN := $(foreach v,asan ubsan tsan,$(BUILD)/$(v)/tests/lifecycle $(BUILD)/$(v)/tests/load-client)
+all: $(LIFECYCLE_LOAD)
+san: $(LIFECYCLE_LOAD_SAN)
+
+$(BUILD)/tests/lifecycle: tests/lifecycle/lifecycle.c $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(MBEDTLS_LIBS) -lpthread
+$(BUILD)/tests/load-client: tests/load/load-client.c $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(MBEDTLS_LIBS) -lpthread
+
+define LIFECYCLE_LOAD_RULES
+$(BUILD)/$(1)/tests/lifecycle: tests/lifecycle/lifecycle.c $(BUILD)/config.mk
+	@mkdir -p $$(@D)
+	$(CC) $(CFLAGS_COMMON) $($(1)_FLAGS) -o $$@ $$< $(MBEDTLS_LIBS) -lpthread
+$(BUILD)/$(1)/tests/load-client: tests/load/load-client.c $(BUILD)/config.mk
+	@mkdir -p $$(@D)
+	$(CC) $(CFLAGS_COMMON) $($(1)_FLAGS) -o $$@ $$< $(MBEDTLS_LIBS) -lpthread
+endef
+$(foreach v,asan ubsan tsan,$(eval $(call LIFECYCLE_LOAD_RULES,$(v))))
+
+.PHONY: load
+load: all san
+	@tests/load/run-load

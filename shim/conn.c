@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <mbedtls/net_sockets.h>
 
@@ -21,7 +22,9 @@
 
 #define BUCKETS 1024
 static struct conn *buckets[BUCKETS];
-static pthread_rwlock_t map_lock = PTHREAD_RWLOCK_INITIALIZER;
+/* A mutex, not an rwlock: a forked child must be able to release it (below), and glibc's rwlock
+ * remembers its writer by a thread id the child no longer has. Held only for a bucket walk. */
+static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static size_t bucket_of(const void *p)
 {
@@ -31,11 +34,11 @@ static size_t bucket_of(const void *p)
 
 struct conn *conn_find(const mbedtls_ssl_context *ssl)
 {
-	pthread_rwlock_rdlock(&map_lock);
+	pthread_mutex_lock(&map_lock);
 	struct conn *c = buckets[bucket_of(ssl)];
 	while (c && c->ssl != ssl)
 		c = c->next;
-	pthread_rwlock_unlock(&map_lock);
+	pthread_mutex_unlock(&map_lock);
 	return c;
 }
 
@@ -49,11 +52,11 @@ struct conn *conn_get(mbedtls_ssl_context *ssl)
 		return NULL;
 	c->ssl = ssl;
 	c->fd = -1;
-	pthread_rwlock_wrlock(&map_lock);
+	pthread_mutex_lock(&map_lock);
 	size_t b = bucket_of(ssl);
 	c->next = buckets[b];
 	buckets[b] = c;
-	pthread_rwlock_unlock(&map_lock);
+	pthread_mutex_unlock(&map_lock);
 	return c;
 }
 
@@ -85,21 +88,21 @@ void conn_reset(struct conn *c)
 	c->handshake_done = c->send_incomplete = c->write_pending = c->user_data_read = false;
 	c->tx_state = c->rx_state = DIR_UNDECIDED;
 	c->tx_why = c->rx_why = NULL;
-	c->logged = c->ulp = c->strict_failed = false;
+	c->logged = c->ulp = c->strict_failed = c->bio_moved = false;
 	c->tx_code = c->rx_code = 0;
 	c->fd = -1;
 }
 
 void conn_drop(const mbedtls_ssl_context *ssl)
 {
-	pthread_rwlock_wrlock(&map_lock);
+	pthread_mutex_lock(&map_lock);
 	struct conn **pp = &buckets[bucket_of(ssl)];
 	while (*pp && (*pp)->ssl != ssl)
 		pp = &(*pp)->next;
 	struct conn *c = *pp;
 	if (c)
 		*pp = c->next;
-	pthread_rwlock_unlock(&map_lock);
+	pthread_mutex_unlock(&map_lock);
 	if (c) {
 		conn_reset(c);
 		io_free(&c->io);
@@ -129,7 +132,7 @@ static size_t count_in_seq(const struct seq_dir *d, const void *bytes, size_t le
 size_t conn_debug_count(const void *bytes, size_t len)
 {
 	size_t n = 0;
-	pthread_rwlock_rdlock(&map_lock);
+	pthread_mutex_lock(&map_lock);
 	for (size_t b = 0; b < BUCKETS; b++)
 		for (const struct conn *c = buckets[b]; c; c = c->next) {
 			n += count_in(c, sizeof(*c), bytes, len);
@@ -137,7 +140,7 @@ size_t conn_debug_count(const void *bytes, size_t len)
 			n += count_in(c->io.ctrl, c->io.ctrl ? IO_BUFFER_LEN : 0, bytes, len);
 			n += count_in_seq(&c->tx, bytes, len) + count_in_seq(&c->rx, bytes, len);
 		}
-	pthread_rwlock_unlock(&map_lock);
+	pthread_mutex_unlock(&map_lock);
 	return n;
 }
 
@@ -151,6 +154,25 @@ struct conf_facts {
 };
 static struct conf_facts *confs;
 static pthread_mutex_t conf_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* fork() copies a lock that another thread holds as held forever: the child would hang in its
+ * next mbedtls_ssl_* call. Both locks are taken around fork and released on both sides. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&conf_lock);
+	pthread_mutex_lock(&map_lock);
+}
+
+static void fork_release(void)
+{
+	pthread_mutex_unlock(&map_lock);
+	pthread_mutex_unlock(&conf_lock);
+}
+
+__attribute__((constructor)) static void conn_atfork(void)
+{
+	pthread_atfork(fork_prepare, fork_release, fork_release);
+}
 
 /* Returns a copy so callers never hold the lock; defaults are Mbed TLS's own (zeroed config). */
 static struct conf_facts conf_lookup(const mbedtls_ssl_config *conf)
@@ -257,6 +279,10 @@ void conn_set_bio(struct conn *c, void *bio, mbedtls_ssl_send_t *s, mbedtls_ssl_
 	c->app_send = s;
 	c->app_recv = r;
 	c->app_recv_timeout = rt;
+	/* The kernel's record state stays on its socket: the next kernel-side call checks where
+	 * the new BIO points. */
+	if (c->tx_state == DIR_KERNEL || c->rx_state == DIR_KERNEL)
+		c->bio_moved = true;
 	c->bio_wrapped = !atomic_load(&kernel_lacks_ktls) && s && (r || rt);
 	if (c->bio_wrapped)
 		real.set_bio(c->ssl, c, bio_send, r ? bio_recv : NULL, rt ? bio_recv_timeout : NULL);
@@ -621,6 +647,11 @@ void conn_handoff(struct conn *c, bool want_tx, bool want_rx)
 				refuse_both(c, err == -ENOENT ? "kernel has no kTLS" : "TCP_ULP tls refused",
 					    KTLSSHIM_ERR_KERNEL);
 			c->ulp = err == 0;
+			struct stat st;
+			if (c->ulp && fstat(c->fd, &st) == 0) {
+				c->sock_dev = st.st_dev;
+				c->sock_ino = st.st_ino;
+			}
 		}
 		if (want_tx && c->ulp && c->tx_state == DIR_UNDECIDED && tx_is_idle(c))
 			handoff_direction(c, suite, true);
@@ -671,4 +702,25 @@ int conn_send_alert(struct conn *c, unsigned char level, unsigned char desc)
 	if (c->tx_state == DIR_KERNEL)
 		return io_send_alert(c, level, desc);
 	return real.send_alert_message(c->ssl, level, desc);
+}
+
+int conn_io_socket(struct conn *c)
+{
+	const mbedtls_net_context *net = c->app_bio;
+	if (!c->bio_moved && net->fd == c->fd)
+		return 0;
+	/* The app freed its socket (mbedtls_net_free sets -1): Mbed TLS's own answer. */
+	if (c->app_send == real.net_send && net && net->fd < 0)
+		return MBEDTLS_ERR_NET_INVALID_CONTEXT;
+	/* Another descriptor, or a BIO set after the hand-off: the same socket is followed. */
+	int fd = bio_fd(c);
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == c->sock_dev && st.st_ino == c->sock_ino) {
+		c->fd = fd;
+		c->bio_moved = false;
+		return 0;
+	}
+	log_msg(LOG_ERROR, "fd=%d: the application moved the connection to another socket or BIO; "
+		"the kernel keeps its records on the old socket", c->fd);
+	return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 }

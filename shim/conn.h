@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <mbedtls/ssl.h>
 
@@ -64,6 +65,11 @@ struct conn {
 	const char *tx_why, *rx_why; /* why a direction stays in user space */
 	int tx_code, rx_code;        /* the same as KTLSSHIM_ERR_* */
 	bool logged, ulp;
+	/* The socket the kernel-owned directions live on (TCP_ULP attached), to know it again when
+	 * the application's BIO names another descriptor; bio_moved: set_bio was called since. */
+	dev_t sock_dev;
+	ino_t sock_ino;
+	bool bio_moved;
 	bool strict_failed; /* KTLS_SHIM_STRICT refused a connection that stayed in user space */
 	bool manual;        /* ktlsshim_set_manual: only the API hands this context off */
 	int fd;
@@ -120,6 +126,12 @@ int conn_rekey(struct conn *c, enum ktls_dir dir);
 bool conn_kernel_rekeys(void);
 /* ktlsshim_debug_count: copies of bytes in every tracked connection's memory. */
 size_t conn_debug_count(const void *bytes, size_t len);
+/* Before any kernel-side I/O: 0 when c->fd is still the application's socket (following it to
+ * another descriptor of the same socket, e.g. after dup + set_bio), else the error the call
+ * returns: MBEDTLS_ERR_NET_INVALID_CONTEXT once the app freed its socket (what
+ * mbedtls_net_send/recv say), MBEDTLS_ERR_SSL_BAD_INPUT_DATA when it moved the connection to
+ * another socket or BIO (the kernel's record state cannot follow). One compare on the hot path. */
+int conn_io_socket(struct conn *c);
 /* Sends an alert on whichever side owns TX. */
 int conn_send_alert(struct conn *c, unsigned char level, unsigned char desc);
 

@@ -113,6 +113,9 @@ static int flush_pending(struct conn *c)
 int io_write(struct conn *c, const unsigned char *buf, size_t len)
 {
 	struct io_state *io = &c->io;
+	int err = conn_io_socket(c);
+	if (err)
+		return err;
 	if (io->pending_len) {
 		/* The retry of a write that returned WANT_WRITE; buf may be NULL (lighttpd does it). */
 		int ret = flush_pending(c);
@@ -157,6 +160,9 @@ int io_write(struct conn *c, const unsigned char *buf, size_t len)
 
 int io_send_alert(struct conn *c, unsigned char level, unsigned char desc)
 {
+	int err = conn_io_socket(c);
+	if (err)
+		return err;
 	/* Bytes a write already took go first, as Mbed TLS flushes before an alert. */
 	int ret = flush_pending(c);
 	if (ret)
@@ -390,6 +396,9 @@ static int read_timeout(struct conn *c, uint32_t *timeout_ms)
 int io_read(struct conn *c, unsigned char *buf, size_t len)
 {
 	struct io_state *io = &c->io;
+	int err = conn_io_socket(c);
+	if (err)
+		return err;
 	if (len == 0)
 		return 0;
 	for (;;) {

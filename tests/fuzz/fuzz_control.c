@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
 
 #include "conn.h"
@@ -27,6 +28,7 @@
 static int fds[2] = { -1, -1 };
 static const char server_conf; /* stands for an mbedtls_ssl_config: only its address is used */
 static mbedtls_ssl_context never_set_up;
+static mbedtls_net_context app_net; /* the application's BIO context: Mbed TLS's own socket */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -47,7 +49,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct conn *c = calloc(1, sizeof(*c));
 	CHECK(c);
 	uint8_t mode = data[0];
-	c->fd = fds[0];
+	c->fd = app_net.fd = fds[0];
+	c->app_bio = &app_net;
+	c->app_send = real.net_send;
 	c->ssl = &never_set_up;
 	c->version = mode & 1 ? 0x0304 : 0x0303;
 	c->conf = mode & 2 ? (const mbedtls_ssl_config *)&server_conf : NULL;
