@@ -203,3 +203,27 @@ $(foreach v,asan ubsan tsan,$(eval $(call LIFECYCLE_LOAD_RULES,$(v))))
 .PHONY: load
 load: all san
 	@tests/load/run-load
+
+# ---- make bench [BENCH_SMOKE=1] (tools/bench, docs/benchmarks.md) ---------------------------------
+# make bench: the full benchmark (host fallback + one tools/ktls-vm boot, under 10 min on 2 cores);
+# writes build/bench/results.{json,md} and regenerates docs/benchmarks.md and docs/benchmarks.png.
+# make bench BENCH_SMOKE=1: seconds-long sizes, results in build/bench/smoke/, docs untouched.
+# The helpers (tools/bench-*.c): the probe preloaded into the stand-in apps, a raw kTLS pair and an
+# OpenSSL kTLS peer.
+BENCH_BINS := $(BUILD)/bench/libbenchprobe.so $(BUILD)/bench/ktls-pair $(BUILD)/bench/ossl-bulk
+BENCH_HDR := tools/bench-probe.h tools/bench-net.h
+all: $(BENCH_BINS)
+
+$(BUILD)/bench/libbenchprobe.so: tools/bench-probe-preload.c tools/bench-probe.c $(BENCH_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -shared -o $@ tools/bench-probe-preload.c tools/bench-probe.c -ldl -lpthread
+$(BUILD)/bench/ktls-pair: tools/bench-ktls-pair.c tools/bench-net.c tools/bench-probe.c $(BENCH_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ tools/bench-ktls-pair.c tools/bench-net.c tools/bench-probe.c -lpthread
+$(BUILD)/bench/ossl-bulk: tools/bench-ossl-bulk.c tools/bench-net.c tools/bench-probe.c $(BENCH_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ tools/bench-ossl-bulk.c tools/bench-net.c tools/bench-probe.c -lssl -lcrypto -lpthread
+
+.PHONY: bench
+bench: all
+	@tools/bench $(if $(filter 1,$(BENCH_SMOKE)),--smoke,--write-doc)
