@@ -42,15 +42,6 @@ no_crash() {
 	return 1
 }
 
-# no_sanitizer_report FILE...: none of the logs holds an ASan, LSan or UBSan report.
-no_sanitizer_report() {
-	if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: (Address|Undefined)' "$@" \
-		2>/dev/null; then
-		echo "# sanitizer report above"
-		return 1
-	fi
-}
-
 # wait_port LOG PID: the "PORT n" a process prints, or fails.
 wait_port() {
 	local i p

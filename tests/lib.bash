@@ -40,14 +40,23 @@ each_mode() {
 	APP_PRELOAD=
 }
 
-# shim_preload: the LD_PRELOAD value that loads $SHIM (a sanitizer build of the shim needs the ASan
-# runtime first in the list).
+# shim_preload: the LD_PRELOAD value that loads $SHIM (a sanitizer build of the shim needs its
+# ASan or TSan runtime first in the list).
 shim_preload() {
 	if [ ! -f "$SHIM" ]; then
 		echo "# no shim at $SHIM (make build/libktlsshim.so, or SHIM_MODES=plain)" >&2
 		return 1
 	fi
-	echo "$(ldd "$SHIM" | awk '$1 ~ /^libasan\.so/ { printf "%s:", $3 }')$SHIM"
+	echo "$(ldd "$SHIM" | awk '$1 ~ /^lib(asan|tsan)\.so/ { printf "%s:", $3 }')$SHIM"
+}
+
+# no_sanitizer_report FILE...: none of the logs holds an ASan, LSan, TSan or UBSan report.
+no_sanitizer_report() {
+	if grep -lE 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:|SUMMARY: (Address|Undefined|Thread)' \
+		"$@" 2>/dev/null; then
+		echo "# sanitizer report above"
+		return 1
+	fi
 }
 
 # app CMD...: CMD with the current mode's preload (only CMD gets it), ended after $APP_TIMEOUT

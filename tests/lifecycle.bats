@@ -27,21 +27,6 @@ setup_file() {
 
 teardown() { lib_teardown; }
 
-# san_preload: $SHIM with a sanitizer runtime it needs (ASan or TSan) first in the list.
-san_preload() {
-	[ -f "$SHIM" ] || { echo "# no shim at $SHIM" >&2; return 1; }
-	echo "$(ldd "$SHIM" | awk '$1 ~ /^lib(asan|tsan)\.so/ { printf "%s:", $3 }')$SHIM"
-}
-
-# no_report FILE...: no sanitizer report in the logs.
-no_report() {
-	if grep -lE 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:|SUMMARY: (Address|Undefined|Thread)' \
-		"$@" 2>/dev/null; then
-		echo "# sanitizer report above"
-		return 1
-	fi
-}
-
 # lifecycle CASE [N]: the case without and with the shim. Sets P (plain output), S (shim output),
 # L (the shim's log), and d_tx/d_rx (the kernel's TlsTxSw/TlsRxSw deltas during the shimmed
 # run). Fails on a crash, a hang (the program's watchdog, or timeout) or a sanitizer report.
@@ -56,14 +41,14 @@ lifecycle() {
 		return 1
 	fi
 	local tx0 rx0 preload
-	preload=$(san_preload)
+	preload=$(shim_preload)
 	tx0=$(tls_stat TlsTxSw) rx0=$(tls_stat TlsRxSw)
 	st=0
 	LD_PRELOAD=$preload KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE=$L \
 		timeout "$APP_TIMEOUT" "$LIFECYCLE" "$CERTS" "$@" >"$S" 2>"$S.err" || st=$?
 	d_tx=$(($(tls_stat TlsTxSw) - tx0)) d_rx=$(($(tls_stat TlsRxSw) - rx0))
 	SHIM_STATUS=$st
-	no_report "$P.err" "$S.err"
+	no_sanitizer_report "$P.err" "$S.err"
 	case $st in
 	0 | 1) ;;
 	3) echo "# with the shim: $(grep -m1 '^HANG' "$S")"; return 1 ;;

@@ -37,19 +37,6 @@ setup_file() {
 
 teardown() { lib_teardown; }
 
-san_preload() {
-	[ -f "$SHIM" ] || { echo "# no shim at $SHIM" >&2; return 1; }
-	echo "$(ldd "$SHIM" | awk '$1 ~ /^lib(asan|tsan)\.so/ { printf "%s:", $3 }')$SHIM"
-}
-
-no_report() {
-	if grep -lE 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:|SUMMARY: (Address|Undefined|Thread)' \
-		"$@" 2>/dev/null; then
-		echo "# sanitizer report above"
-		return 1
-	fi
-}
-
 # sanitized NAME...: the shim is built with one of these sanitizers (asan, tsan, ubsan).
 sanitized() {
 	local re
@@ -75,7 +62,7 @@ stats_line() { grep -m1 -o 'stats: .*' "$1" || echo "(no stats line in $1)"; }
 @test "threads x connections, mixed versions and suites, one server: byte-exact, memory flat" {
 	local d=$BATS_TEST_TMPDIR total=$((THREADS * CONNS)) preload start=$SECONDS
 	[ $((CONNS % 10)) -eq 0 ]
-	preload=$(san_preload)
+	preload=$(shim_preload)
 	local tx0 rx0
 	tx0=$(tls_stat TlsTxSw) rx0=$(tls_stat TlsRxSw)
 	# One more connection than the load: a plain mbed-client at the end shows the server still
@@ -95,7 +82,7 @@ stats_line() { grep -m1 -o 'stats: .*' "$1" || echo "(no stats line in $1)"; }
 	sed -n 's/^/# /p' "$d/client.log" | grep -E '^# (LOAD|RSS|ERROR)' | head -20
 	echo "# $secs s; server: $(stats_line "$d/server.shim")"
 	echo "#   client: $(stats_line "$d/client.shim")"
-	no_report "$d/client.log" "$SERVER_LOG"
+	no_sanitizer_report "$d/client.log" "$SERVER_LOG"
 	[ "$st" -eq 0 ]
 	[ "$CLIENT_STATUS" -eq 0 ]
 	[ "$SERVER_STATUS" -eq 0 ]
