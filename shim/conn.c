@@ -112,9 +112,11 @@ void conn_drop(const mbedtls_ssl_context *ssl)
 
 static size_t count_in(const void *hay, size_t hay_len, const void *bytes, size_t len)
 {
+	if (!hay)
+		return 0;
 	size_t n = 0;
-	const unsigned char *p = hay, *end = p + (hay ? hay_len : 0);
-	while (p && (size_t)(end - p) >= len && (p = memmem(p, (size_t)(end - p), bytes, len))) {
+	const unsigned char *p = hay, *end = p + hay_len;
+	while ((size_t)(end - p) >= len && (p = memmem(p, (size_t)(end - p), bytes, len))) {
 		n++;
 		p++;
 	}
@@ -136,8 +138,8 @@ size_t conn_debug_count(const void *bytes, size_t len)
 	for (size_t b = 0; b < BUCKETS; b++)
 		for (const struct conn *c = buckets[b]; c; c = c->next) {
 			n += count_in(c, sizeof(*c), bytes, len);
-			n += count_in(c->io.pending, c->io.pending ? IO_BUFFER_LEN : 0, bytes, len);
-			n += count_in(c->io.ctrl, c->io.ctrl ? IO_BUFFER_LEN : 0, bytes, len);
+			n += count_in(c->io.pending, IO_BUFFER_LEN, bytes, len);
+			n += count_in(c->io.ctrl, IO_BUFFER_LEN, bytes, len);
 			n += count_in_seq(&c->tx, bytes, len) + count_in_seq(&c->rx, bytes, len);
 		}
 	pthread_mutex_unlock(&map_lock);

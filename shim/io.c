@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -81,12 +82,20 @@ static int send_key_update(struct conn *c)
 	return 0;
 }
 
-/* Before new data: the KeyUpdate the peer asked for, or ours when this key carried its share of
- * records (KTLS_SHIM_REKEY_RECORDS). */
-static int tx_key_update_if_due(struct conn *c)
+/* Records the current TX key may still carry before our own KeyUpdate (KTLS_SHIM_REKEY_RECORDS);
+ * UINT64_MAX where there is no limit (TLS 1.2, or the setting is 0). */
+static uint64_t records_left(const struct conn *c)
 {
 	unsigned long limit = config_get()->rekey_records;
-	if (c->version != 0x0304 || !(c->tx_update_due || (limit && c->tx_records >= limit)))
+	if (c->version != 0x0304 || !limit)
+		return UINT64_MAX;
+	return c->tx_records < limit ? limit - c->tx_records : 0;
+}
+
+/* Before new data: the KeyUpdate the peer asked for, or ours when this key carried its share. */
+static int tx_key_update_if_due(struct conn *c)
+{
+	if (c->version != 0x0304 || !(c->tx_update_due || records_left(c) == 0))
 		return 0;
 	return send_key_update(c);
 }
@@ -134,10 +143,9 @@ int io_write(struct conn *c, const unsigned char *buf, size_t len)
 	if (!ret) {
 		/* No more records under this key than the setting allows: a long write stops at the
 		 * limit (at least one record: a partial count is fine past one record). */
-		unsigned long limit = config_get()->rekey_records;
-		if (c->version == 0x0304 && limit && c->tx_records < limit &&
-		    len > (limit - c->tx_records) * RECORD_PAYLOAD)
-			len = (limit - c->tx_records) * RECORD_PAYLOAD;
+		uint64_t left = records_left(c);
+		if (left && left <= SIZE_MAX / RECORD_PAYLOAD && len > left * RECORD_PAYLOAD)
+			len = (size_t)left * RECORD_PAYLOAD;
 		ssize_t n = send(c->fd, buf, len, 0);
 		if (n < 0 && send_error(errno) != MBEDTLS_ERR_SSL_WANT_WRITE)
 			return send_error(errno);
