@@ -52,6 +52,8 @@ raw_case() {
 	rm -f "$SHIM_LOG" "$dir/got"
 	: >"$out"
 	rekey0=$(tls_stat TlsRxRekeyOk)
+	local tx0 rx0
+	tx0=$(tls_stat TlsTxSw) rx0=$(tls_stat TlsRxSw)
 	timeout "$APP_TIMEOUT" "$RAW" --port 0 --cert "$CERTS" --data 1000 --timeout 10 "$@" \
 		>"$out" 2>"$dir/peer.err" &
 	PEER_PID=$!
@@ -87,6 +89,8 @@ raw_case() {
 	[ "$PEER_STATUS" -eq 0 ]
 	grep -q '^KTLS TLSv1.3 ' "$out"
 	grep -q 'role=client version=TLSv1.3 .* tx=kernel rx=kernel' "$SHIM_LOG"
+	# The kernel itself counted both ends' TX and RX (the peer's and the shimmed client's).
+	[ $(($(tls_stat TlsTxSw) - tx0)) -eq 2 ] && [ $(($(tls_stat TlsRxSw) - rx0)) -eq 2 ]
 	[ "$GOT" -eq 1000 ]
 }
 

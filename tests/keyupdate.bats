@@ -113,14 +113,18 @@ ku_case() {
 	ku_run "$role" "" --key-update-every "$EVERY" $request
 	local plain_status=$APP_STATUS plain_out=$APP_OUT
 	[[ $plain_out == *"$UNEXPECTED"* ]] || { show_all; false; }
+	C0=$(counters)
 	ku_run "$role" "$(shim_preload)" --key-update-every "$EVERY" $request
 	[ "$APP_STATUS" -eq "$plain_status" ] || { show_all; false; }
 	[[ $APP_OUT == *"$UNEXPECTED"* ]] || { show_all; false; }
 	[ "$PEER_STATUS" -ne 124 ] && [ "$APP_STATUS" -ne 124 ] # nobody hung
 	if [ "$KTLS_EXPECT" = kernel ]; then
 		grep -q 'tx=kernel rx=kernel' "$BATS_TEST_TMPDIR/shim.log"
+		[ "$(delta TlsTxSw)" -eq 1 ] && [ "$(delta TlsRxSw)" -eq 1 ]
 		grep -q 'KeyUpdate received; the kernel cannot rekey' "$BATS_TEST_TMPDIR/shim.log" ||
 			{ show_all; false; }
+	else
+		[ "$(delta TlsTxSw)" -eq 0 ] && [ "$(delta TlsRxSw)" -eq 0 ]
 	fi
 }
 
