@@ -33,7 +33,8 @@ APPS := $(BUILD)/apps/mbed-server $(BUILD)/apps/mbed-client
 UNITS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 TOOLS := $(BUILD)/tools/ktls-probe
 FAULT_LIB := $(BUILD)/tests/librefuse-sockopt.so
-API_TESTS := $(BUILD)/tests/export-server $(BUILD)/tests/raw-handshake $(BUILD)/tests/secret-scan
+API_TESTS := $(BUILD)/tests/export-server $(BUILD)/tests/raw-handshake $(BUILD)/tests/secret-scan \
+	$(BUILD)/tests/setuid-stand-in
 SAN_TARGETS := $(foreach v,asan ubsan tsan,$(BUILD)/$(v)/libktlsshim.so $(BUILD)/$(v)/apps/mbed-server \
 	$(BUILD)/$(v)/apps/mbed-client $(patsubst tests/unit/%.c,$(BUILD)/$(v)/unit/%,$(UNIT_SRC)))
 

@@ -159,9 +159,12 @@ void config_parse(struct shim_config *c, const char *(*get)(const char *),
 static struct shim_config config;
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 
+/* secure_getenv: in a setuid, setgid or file-capability program (AT_SECURE) the environment is
+ * the caller's, not the operator's: no KTLS_SHIM_* is read there (no log file it names is opened,
+ * no setting weakened), and the shim runs with its defaults. */
 static const char *process_getenv(const char *name)
 {
-	return getenv(name);
+	return secure_getenv(name);
 }
 
 /* Bad values are reported on stderr before the log exists: a misconfiguration must be visible. */

@@ -1,9 +1,11 @@
 #include "log.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 static int log_fd = STDERR_FILENO;
@@ -12,12 +14,16 @@ static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 static void log_open(void)
 {
 	const char *path = config_get()->log_file;
-	if (path) {
-		/* O_APPEND + one write() per line: lines from many processes never interleave. */
-		int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (fd >= 0)
-			log_fd = fd;
-	}
+	if (!path)
+		return;
+	/* O_APPEND + one write() per line: lines from many processes never interleave. O_NOFOLLOW:
+	 * a symlink planted at the path does not redirect the lines into another file. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd >= 0)
+		log_fd = fd;
+	else
+		dprintf(STDERR_FILENO, "ktlsshim[%d]: KTLS_SHIM_LOG_FILE not opened (%s); logging to "
+			"stderr\n", (int)getpid(), strerror(errno));
 }
 
 static void log_line(const char *fmt, va_list ap)

@@ -366,6 +366,67 @@ no_shim_lines() {
 	[ "$N" -eq 1 ]
 }
 
+@test "KTLS_SHIM_LOG_FILE that is a symlink: not followed, the lines go to stderr" {
+	# A link planted where the log file should be must not lead the lines into another file.
+	ln -s "$BATS_TEST_TMPDIR/target" "$BATS_TEST_TMPDIR/link"
+	run env KTLS_SHIM_STATS=1 KTLS_SHIM_LOG_FILE="$BATS_TEST_TMPDIR/link" "$ROOT/build/tests/setuid-stand-in"
+	printf '# %s\n' "${lines[@]}"
+	[ "$status" -eq 0 ] && [ ! -e "$BATS_TEST_TMPDIR/target" ]
+	[[ $output == *"KTLS_SHIM_LOG_FILE not opened (Too many levels of symbolic links)"* ]]
+	[[ $output == *"stats: connections=0 "* ]]
+}
+
+# setuid_dir: a new directory holding a setuid-root copy of build/tests/setuid-stand-in that the
+# user nobody can run, on a filesystem that honours setuid (not mounted nosuid); its path in
+# SETUID_DIR, or 1 when no candidate works.
+setuid_dir() {
+	local base d
+	for base in /var/tmp /tmp /dev/shm "$ROOT/build"; do
+		findmnt -no OPTIONS -T "$base" 2>/dev/null | grep -qw nosuid && continue
+		d=$(mktemp -d "$base/ktlsshim-setuid.XXXXXX") || continue
+		chmod 755 "$d"
+		cp "$ROOT/build/tests/setuid-stand-in" "$d/"
+		chown 0:0 "$d/setuid-stand-in" && chmod 4755 "$d/setuid-stand-in"
+		if setpriv --reuid=65534 --regid=65534 --clear-groups "$d/setuid-stand-in" 2>/dev/null |
+			grep -q '^AT_SECURE=1 euid=0 uid=65534 '; then
+			SETUID_DIR=$d
+			return 0
+		fi
+		rm -rf "$d"
+	done
+	return 1
+}
+
+# The shim loaded into every program (/etc/ld.so.preload) is loaded into setuid programs too,
+# whose environment is the caller's. The stand-in links the shim (the loader loads it as it loads
+# /etc/ld.so.preload; LD_PRELOAD would be ignored there), and a setuid-root copy of it is run as
+# nobody with KTLS_SHIM_* set: the log file must not be created in root's private directory, no
+# bad value is even read. The same program run normally must honour the same variables.
+@test "setuid program (AT_SECURE): no KTLS_SHIM_* variable is read, no file it names is opened" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root, to install a setuid-root copy of the stand-in"
+	command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
+	setuid_dir || skip "no filesystem here runs a setuid program for nobody (all nosuid?)"
+	local d=$SETUID_DIR
+	mkdir -m 700 "$d/private" # root's own, as /root is
+	run setpriv --reuid=65534 --regid=65534 --clear-groups env KTLS_SHIM_STATS=1 KTLS_SHIM_LOG=debug \
+		KTLS_SHIM_LOG_FILE="$d/private/x" KTLS_SHIM_DIRECTIONS=bogus "$d/setuid-stand-in"
+	printf '# setuid, as nobody: %s\n' "${lines[@]}"
+	local secure_status=$status secure_out=$output
+	# The control: not setuid, the same variables are read and the file is written.
+	run env KTLS_SHIM_STATS=1 KTLS_SHIM_LOG_FILE="$d/private/y" KTLS_SHIM_DIRECTIONS=bogus \
+		"$ROOT/build/tests/setuid-stand-in"
+	printf '# plain, as root: %s\n' "${lines[@]}"
+	local made_y=0
+	grep -q 'stats: connections=0 ' "$d/private/y" && made_y=1
+	local made_x=0
+	[ ! -e "$d/private/x" ] || made_x=1
+	rm -rf "$d"
+	[ "$secure_status" -eq 0 ] && [[ $secure_out == *'AT_SECURE=1 euid=0 uid=65534 '* ]]
+	[ "$made_x" -eq 0 ] || { echo "# the shim created root's file for nobody"; false; }
+	[[ $secure_out != *KTLS_SHIM_DIRECTIONS* ]] # not even read: no complaint about its value
+	[ "$made_y" -eq 1 ] && [[ $output == *"KTLS_SHIM_DIRECTIONS='bogus' is not valid"* ]]
+}
+
 # ---- STRICT --------------------------------------------------------------------------------
 
 @test "KTLS_SHIM_STRICT=1: not offloaded fails with -0x7080 and a fatal alert to the peer" {
