@@ -190,6 +190,11 @@ $(BUILD)/tests/lifecycle: tests/lifecycle/lifecycle.c $(BUILD)/config.mk
 $(BUILD)/tests/load-client: tests/load/load-client.c $(BUILD)/config.mk
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(MBEDTLS_LIBS) -lpthread
+# build/tests/fork-echo: parent and child take turns on one TLS 1.3 connection (tests/keyupdate.bats).
+all: $(BUILD)/tests/fork-echo
+$(BUILD)/tests/fork-echo: tests/lifecycle/fork-echo.c $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(MBEDTLS_LIBS)
 
 define LIFECYCLE_LOAD_RULES
 $(BUILD)/$(1)/tests/lifecycle: tests/lifecycle/lifecycle.c $(BUILD)/config.mk

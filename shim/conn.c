@@ -80,7 +80,7 @@ void conn_reset(struct conn *c)
 	c->suite = NULL;
 	memset(c->key_updates, 0, sizeof(c->key_updates));
 	c->tx_records = 0;
-	c->tx_update_due = false;
+	c->tx_update_due = c->tx_overdue_logged = c->forked = false;
 	seq_reset(&c->tx);
 	seq_reset(&c->rx);
 	io_reset(&c->io);
@@ -171,9 +171,24 @@ static void fork_release(void)
 	pthread_mutex_unlock(&conf_lock);
 }
 
+/* Parent and child now share each socket's kernel record state, but each has its own copy of
+ * the next secrets: two rekeys would install the same key at sequence 0 twice. The parent keeps
+ * the right to change keys; the child forgets what it must not use (no log here: a lock another
+ * thread held at fork may guard the log). */
+static void fork_child(void)
+{
+	fork_release();
+	for (size_t b = 0; b < BUCKETS; b++)
+		for (struct conn *c = buckets[b]; c; c = c->next) {
+			c->forked = true;
+			c->tx_update_due = false; /* the parent answers the peer's request */
+			wipe_next_secrets(c);
+		}
+}
+
 __attribute__((constructor)) static void conn_atfork(void)
 {
-	pthread_atfork(fork_prepare, fork_release, fork_release);
+	pthread_atfork(fork_prepare, fork_release, fork_child);
 }
 
 /* Returns a copy so callers never hold the lock; defaults are Mbed TLS's own (zeroed config). */
@@ -405,6 +420,11 @@ static const char *record_refusal(struct conn *c, const struct suite_info **suit
 		return "renegotiation enabled";
 	if (c->version == 0)
 		return "no secrets exported";
+	/* The parent may hand this socket to the kernel too: two installs could repeat a nonce. */
+	*code = KTLSSHIM_ERR_UNPROVEN;
+	if (c->forked)
+		return "fork() before the hand-off";
+	*code = KTLSSHIM_ERR_UNSUPPORTED;
 	*suite = keys_suite((uint16_t)mbedtls_ssl_get_ciphersuite_id_from_ssl(c->ssl));
 	if (!*suite || (*suite)->version != c->version)
 		return "suite not supported by kTLS";
@@ -489,14 +509,41 @@ static const char *direction_params(struct conn *c, const struct suite_info *s, 
 	return why;
 }
 
-/* Kernels without rekey, once seen: nothing is kept for a KeyUpdate there. 0 unknown, 1 yes, -1 no. */
+/* Whether the kernel takes a second TLS_TX/TLS_RX: 0 not known yet, 1 yes, -1 no (EBUSY, or rekey
+ * counters missing from /proc/net/tls_stat: the kernel's own answers). A probe that failed
+ * otherwise (EMFILE, seccomp, no loopback) is not an answer and is not kept. */
 static atomic_int kernel_rekeys;
+static atomic_bool probe_failure_logged;
 
-/* TLS 1.3, a direction the kernel now owns: the next generation's secret, for a KeyUpdate. */
+/* 1 the kernel rekeys, 0 it cannot, < 0 not known: with probe, the probe failed this time (asked
+ * again next time); without, nothing was asked that costs a socket (the caller's own install
+ * will tell). */
+static int kernel_rekey_answer(bool probe)
+{
+	int v = atomic_load(&kernel_rekeys);
+	if (v)
+		return v > 0;
+	if (ktls_stat_rekey() == 0) {
+		atomic_store(&kernel_rekeys, -1);
+		return 0;
+	}
+	if (!probe)
+		return -EAGAIN;
+	int r = ktls_probe_rekey(); /* racing threads store the same answer */
+	if (r >= 0)
+		atomic_store(&kernel_rekeys, r ? 1 : -1);
+	else if (!atomic_exchange(&probe_failure_logged, true))
+		log_msg(LOG_ERROR, "TLS 1.3 rekey probe failed (%s); next secrets are kept and the kernel "
+			"is asked again when a key must change", strerror(-r));
+	return r;
+}
+
+/* TLS 1.3, a direction the kernel now owns: the next generation's secret, for a KeyUpdate; not
+ * kept where the kernel has said it cannot rekey. */
 static void keep_next_secret(struct conn *c, const struct suite_info *s, bool tx)
 {
 	int d = tx ? KTLS_DIR_TX : KTLS_DIR_RX, slot = app_slot_of(c, tx);
-	if (s->version != 0x0304 || atomic_load(&kernel_rekeys) < 0 || !c->secret_len[slot])
+	if (s->version != 0x0304 || !c->secret_len[slot] || kernel_rekey_answer(false) == 0)
 		return;
 	c->suite = s;
 	memcpy(c->next_secret[d], c->secret[slot], c->secret_len[slot]);
@@ -507,20 +554,23 @@ static void keep_next_secret(struct conn *c, const struct suite_info *s, bool tx
 	}
 }
 
-bool conn_kernel_rekeys(void)
+const char *conn_rekey_refusal(struct conn *c, enum ktls_dir d, bool probe)
 {
-	int v = atomic_load(&kernel_rekeys);
-	if (v == 0) {
-		/* Racing threads would store the same answer. */
-		v = ktls_probe_rekey() > 0 ? 1 : -1;
-		atomic_store(&kernel_rekeys, v);
+	if (c->forked)
+		return "this process is a fork() child: only the parent changes this socket's keys";
+	int k = kernel_rekey_answer(probe);
+	if (k == 0) {
+		wipe_next_secrets(c); /* useless here, as in every other connection */
+		return "the kernel cannot rekey (Linux 6.14 or later can)";
 	}
-	return v > 0;
+	if (!c->next_secret_len[d])
+		return "no next secret";
+	return k < 0 && probe ? "the kernel's rekey probe failed; asked again at the next write" : NULL;
 }
 
 int conn_rekey(struct conn *c, enum ktls_dir d)
 {
-	if (!c->suite || !c->next_secret_len[d])
+	if (!c->suite || !c->next_secret_len[d] || c->forked)
 		return -ENOKEY;
 	struct ktls_params p = { .version = c->suite->version, .cipher = c->suite->cipher, .seq = 0 };
 	int rc = keys_tls13_traffic(c->suite, c->next_secret[d], c->next_secret_len[d], &p.keys)
@@ -540,8 +590,10 @@ int conn_rekey(struct conn *c, enum ktls_dir d)
 		c->next_secret_len[d] = 0; /* the next KeyUpdate fails cleanly */
 	}
 	c->key_updates[d]++;
-	if (d == KTLS_DIR_TX)
+	if (d == KTLS_DIR_TX) {
 		c->tx_records = 0;
+		c->tx_overdue_logged = false;
+	}
 	log_msg(LOG_DEBUG, "fd=%d %s key update %u", c->fd, d == KTLS_DIR_TX ? "tx" : "rx",
 		c->key_updates[d]);
 	return 0;

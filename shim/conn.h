@@ -82,6 +82,10 @@ struct conn {
 	unsigned key_updates[2];  /* KeyUpdates done per direction, for the log */
 	uint64_t tx_records;      /* records sent under the current TX key (an upper bound) */
 	bool tx_update_due;       /* the peer asked for our KeyUpdate: it goes before more data */
+	bool tx_overdue_logged;   /* the log said once that the current TX key cannot be replaced */
+	/* A copy made by fork(): the original process alone changes this socket's keys (hand-off,
+	 * KeyUpdate both ways), so no (key, sequence) pair is ever installed twice. */
+	bool forked;
 	uint32_t read_timeout; /* ms, copied from the config when RX moves to the kernel */
 	bool nonblocking;      /* the socket's O_NONBLOCK then */
 	struct timeval app_rcvtimeo; /* the socket's own SO_RCVTIMEO then, restored after each read */
@@ -122,8 +126,12 @@ int conn_export(struct conn *c, bool tx, union ktls_kinfo *out, size_t *out_len)
  * and ratchets the kept secret. 0, or -errno (-EBUSY: the kernel cannot rekey, before 6.14;
  * -ENOKEY: no next secret here). */
 int conn_rekey(struct conn *c, enum ktls_dir dir);
-/* Whether this kernel takes a second TLS_TX/TLS_RX (Linux 6.14+): learned once per process. */
-bool conn_kernel_rekeys(void);
+/* NULL when this process may install the next key of direction dir now (TLS 1.3, Linux 6.14+),
+ * else why not, for the log. Whether the kernel can rekey is learned once per process; with
+ * probe, by a rekey on a throw-away socket when nothing else told (a probe that failed for a
+ * passing reason, EMFILE, seccomp, no loopback, is asked again next time); without, the
+ * caller's own install is the test. */
+const char *conn_rekey_refusal(struct conn *c, enum ktls_dir dir, bool probe);
 /* ktlsshim_debug_count: copies of bytes in every tracked connection's memory. */
 size_t conn_debug_count(const void *bytes, size_t len);
 /* Before any kernel-side I/O: 0 when c->fd is still the application's socket (following it to

@@ -58,12 +58,20 @@ static int send_control(struct conn *c, unsigned char type, const void *data, si
 
 /* TLS 1.3: our KeyUpdate (update_not_requested), then the next TX key; the kernel encrypts the
  * message under the current one. 0, WANT_WRITE (nothing sent: the next write tries again), or an
- * error. Without rekey in the kernel, nothing is sent: Mbed TLS never rekeys either. */
+ * error. When this process cannot install a next key, nothing is sent and records go on under
+ * the current one, as in Mbed TLS, which never rekeys: said once per key, asked again at each
+ * write (a probe that failed for a passing reason may succeed later). */
 static int send_key_update(struct conn *c)
 {
-	if (!c->next_secret_len[KTLS_DIR_TX] || !conn_kernel_rekeys()) {
+	const char *why = conn_rekey_refusal(c, KTLS_DIR_TX, true);
+	if (why) {
+		if (!c->tx_overdue_logged)
+			log_msg(LOG_ERROR, "fd=%d: the TX key is due for replacement (%llu records, "
+				"KTLS_SHIM_REKEY_RECORDS=%lu) but cannot be replaced: %s; records go on "
+				"under it", c->fd, (unsigned long long)c->tx_records,
+				config_get()->rekey_records, why);
+		c->tx_overdue_logged = true;
 		c->tx_update_due = false;
-		c->tx_records = 0; /* asked once per key's worth of records, not at every write */
 		return 0;
 	}
 	static const unsigned char key_update[] = { HS_KEY_UPDATE, 0, 0, 1, 0 };
@@ -261,7 +269,9 @@ static int key_update_received(struct conn *c, const unsigned char *m, bool last
 	const char *why = NULL;
 	if (requested && c->tx_state != DIR_KERNEL)
 		why = "the peer asks for our KeyUpdate and TX is not in the kernel";
-	else {
+	else if (requested && (why = conn_rekey_refusal(c, KTLS_DIR_TX, false)))
+		; /* checked first: once RX follows, the peer waits for ours */
+	else if (!(why = conn_rekey_refusal(c, KTLS_DIR_RX, false))) {
 		int err = conn_rekey(c, KTLS_DIR_RX);
 		if (err == -EBUSY)
 			why = "the kernel cannot rekey (Linux 6.14 or later can)";
@@ -439,14 +449,25 @@ int io_read(struct conn *c, unsigned char *buf, size_t len)
 	}
 }
 
+/* The buffers held plaintext (data taken for sending, post-handshake messages): wiped. */
+static void wipe_buffers(struct io_state *io)
+{
+	if (io->pending)
+		keys_wipe(io->pending, RECORD_PAYLOAD);
+	if (io->ctrl)
+		keys_wipe(io->ctrl, CTRL_MAX);
+}
+
 void io_reset(struct io_state *io)
 {
+	wipe_buffers(io);
 	io->pending_len = io->pending_off = io->pending_result = 0;
 	io->ctrl_len = 0;
 }
 
 void io_free(struct io_state *io)
 {
+	wipe_buffers(io);
 	free(io->pending);
 	free(io->ctrl);
 	*io = (struct io_state){ 0 };

@@ -3,8 +3,11 @@
 #include "ktls.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -249,17 +252,18 @@ static int make_listener(struct sockaddr_in *addr)
 	return lfd;
 }
 
-/* Rekey (kernel >= 6.14): a second TLS_TX on a TLS 1.3 socket; older kernels say EBUSY. */
+/* Rekey (kernel >= 6.14): a second TLS_TX on a TLS 1.3 socket; older kernels say EBUSY. Only
+ * that EBUSY is the kernel's answer: any other failure is -errno (unknown). */
 static int rekey_on(int lfd, const struct sockaddr_in *addr)
 {
-	int cfd, sfd, rekey = -1;
-	if (make_pair(lfd, addr, &cfd, &sfd) != 0)
-		return -1;
+	int cfd, sfd, rekey;
+	if ((rekey = make_pair(lfd, addr, &cfd, &sfd)) != 0)
+		return rekey;
 	struct ktls_params p;
 	zero_params(&p, TLS_1_3_VERSION, KCIPHER_AES_GCM_128);
-	if (ktls_attach_ulp(cfd) == 0 && ktls_install(cfd, KTLS_DIR_TX, &p) == 0) {
+	if ((rekey = ktls_attach_ulp(cfd)) == 0 && (rekey = ktls_install(cfd, KTLS_DIR_TX, &p)) == 0) {
 		int e = ktls_install(cfd, KTLS_DIR_TX, &p);
-		rekey = e == 0 ? 1 : e == -EBUSY ? 0 : -1;
+		rekey = e == 0 ? 1 : e == -EBUSY ? 0 : e;
 	}
 	close(cfd);
 	close(sfd);
@@ -271,10 +275,33 @@ int ktls_probe_rekey(void)
 	struct sockaddr_in addr;
 	int lfd = make_listener(&addr);
 	if (lfd < 0)
-		return -1;
+		return lfd;
 	int rekey = rekey_on(lfd, &addr);
 	close(lfd);
 	return rekey;
+}
+
+int ktls_stat_rekey(void)
+{
+	static atomic_bool listed; /* seen once: the kernel does not lose its counters */
+	if (atomic_load(&listed))
+		return 1;
+	int fd = open("/proc/net/tls_stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	char text[2048];
+	ssize_t n = read(fd, text, sizeof(text) - 1);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	text[n] = 0;
+	if (!strstr(text, "TlsTxSw"))
+		return -ENODATA; /* not the table this code knows */
+	if (!strstr(text, "TlsTxRekeyOk"))
+		return 0;
+	atomic_store(&listed, true);
+	return 1;
 }
 
 int ktls_probe(struct ktls_caps *caps)

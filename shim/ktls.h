@@ -45,11 +45,17 @@ int ktls_query(int fd, enum ktls_dir dir, uint16_t *version, enum kcipher *ciphe
 struct ktls_caps {
 	bool ulp;                        /* TCP_ULP "tls" accepted */
 	bool can[2][5][2];               /* [tls12=0/tls13=1][kcipher][tx/rx] */
-	int rekey;                       /* TLS 1.3 TX key may be set twice: 1 yes, 0 no, -1 unknown */
+	int rekey;                       /* TLS 1.3 TX key may be set twice: 1 yes, 0 no, < 0 unknown */
 	int ulp_errno;                   /* errno of the refused ULP, else 0 */
 };
 int ktls_probe(struct ktls_caps *caps);
-/* Only the rekey part of the probe, on its own loopback pair: 1 yes, 0 no, -1 unknown. */
+/* Only the rekey part of the probe, on its own loopback pair: 1 yes, 0 no (the kernel's EBUSY),
+ * or -errno when it could not tell (no socket, no loopback, a refused ULP): unknown, not no. */
 int ktls_probe_rekey(void);
+
+/* What /proc/net/tls_stat says, without touching a socket or a counter: 0 when it lists no rekey
+ * counters (they came with rekey, Linux 6.14: the kernel cannot rekey), 1 when it does (rekey is
+ * likely; only ktls_probe_rekey proves it), -errno when it could not be read. */
+int ktls_stat_rekey(void);
 
 #endif

@@ -166,8 +166,10 @@ bool seq_record_opens(const struct suite_info *s, const struct traffic_keys *k, 
 	}
 
 	unsigned char *out = malloc(in_len);
-	if (!out)
+	if (!out) {
+		keys_wipe(nonce, sizeof(nonce));
 		return false;
+	}
 	mbedtls_cipher_context_t ctx;
 	mbedtls_cipher_init(&ctx);
 	size_t out_len = 0;
@@ -177,6 +179,7 @@ bool seq_record_opens(const struct suite_info *s, const struct traffic_keys *k, 
 		  mbedtls_cipher_auth_decrypt_ext(&ctx, nonce, KEYS_IV_LEN, aad, aad_len, in, in_len,
 						  out, in_len, &out_len, TAG_LEN) == 0;
 	mbedtls_cipher_free(&ctx);
+	keys_wipe(nonce, sizeof(nonce)); /* the key's IV, in part */
 	keys_wipe(out, in_len);
 	free(out);
 	return ok;

@@ -8,6 +8,9 @@ load lib
 
 setup_file() {
 	[ -n "${KTLS_EXPECT:-}" ] || export KTLS_EXPECT=user
+	# TLS 1.3 rekey in this kernel (Linux 6.14+), as the kernel's own probe sees it.
+	export REKEY=no
+	[[ $("$ROOT/build/tools/ktls-probe" --json) != *'"rekey":true'* ]] || REKEY=yes
 }
 
 teardown() { lib_teardown; }
@@ -59,12 +62,18 @@ secret_scan() {
 	stop_server
 	printf '# %s\n' "${lines[@]}"
 	[ "$status" -eq 0 ]
-	[[ ${lines[-1]} =~ ^SCAN\ TLSv$tls\ .*needles=([0-9]+)\ before=([0-9]+)\ after=0\ in_log=0\ offloaded=([0-9]+)$ ]]
+	[[ ${lines[-1]} =~ ^SCAN\ TLSv$tls\ .*needles=([0-9]+)\ before=([0-9]+)\ after=0\ next=([0-9]+)\ in_log=0\ offloaded=([0-9]+)$ ]]
 	[ "${BASH_REMATCH[1]}" -ge 5 ]
 	if [ "$mode" = manual ]; then [ "${BASH_REMATCH[2]}" -ge 1 ]; fi
-	local want=0
+	local want=0 next=${BASH_REMATCH[3]}
 	[ "$KTLS_EXPECT" = user ] || want=1
-	[ "${BASH_REMATCH[3]}" -eq $((want * 3)) ]
+	[ "${BASH_REMATCH[4]}" -eq $((want * 3)) ]
+	# The next secrets (TLS 1.3): one per direction where the kernel can rekey and owns both
+	# (so the scan does find them), none where it cannot (nothing kept that cannot be used).
+	local want_next=0
+	if [ "$tls" = 1.3 ] && [ "$want" = 1 ] && [ "$REKEY" = yes ]; then want_next=2; fi
+	echo "# next secrets kept: $next (want $want_next)"
+	[ "$next" -eq "$want_next" ]
 	# The kernel counted the client's TX and RX (the server is plain Mbed TLS).
 	[ $(($(tls_stat TlsTxSw) - tx0)) -eq "$want" ] && [ $(($(tls_stat TlsRxSw) - rx0)) -eq "$want" ]
 	[ -s "$dir/shim.log" ]

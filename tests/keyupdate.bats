@@ -31,6 +31,9 @@ setup_file() {
 teardown() { lib_teardown; }
 
 PEER=$ROOT/build/tests/openssl-peer
+# Before its first own KeyUpdate the shim makes sure the kernel can rekey, by setting the TX key
+# of a throw-away loopback socket twice: one TlsTxSw and one TlsTxRekeyOk, once per process.
+PROBE=1
 UNEXPECTED='-0x7700' # MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE: Mbed TLS 3.6 on any KeyUpdate
 
 counters() {
@@ -143,13 +146,14 @@ rekey_case() {
 	local role=$1 chunk=$2
 	C0=$(counters)
 	SHIM_ENV="KTLS_SHIM_REKEY_RECORDS=100 ${SHIM_ENV:-}" APP_ARGS="--chunk $chunk" \
-		ku_run "$role" "$(shim_preload)" --chunk "$chunk"
+		ku_run "$role" "${KU_PRELOAD:-$(shim_preload)}" --chunk "$chunk"
 	[ "$APP_STATUS" -eq 0 ] && [ "$PEER_STATUS" -eq 0 ] || { show_all; false; }
 	[[ $PEER_OUT == *"OK bytes="* ]]
 	local records=$(($(numfmt --from=iec "$BIG") / 16384)) updates
 	updates=$(delta TlsTxRekeyOk)
 	echo "# $records records of ours: TlsTxRekeyOk +$updates"
 	if [ "$KTLS_EXPECT" = kernel ] && [ "$REKEY" = yes ]; then
+		updates=$((updates - PROBE))
 		# At most 100 records per key: at least records/100 updates (a few more for the
 		# handshake's records and rounding; an upper bound keeps the count honest too).
 		[ "$updates" -ge $((records / 100)) ] && [ "$updates" -le $((records / 100 + 2)) ] ||
@@ -158,6 +162,9 @@ rekey_case() {
 		grep -q ' tx=kernel ' "$BATS_TEST_TMPDIR/shim.log"
 	else
 		[ "$updates" -eq 0 ]
+		# A due key that cannot be replaced is said once; the transfer goes on under it.
+		[ "$KTLS_EXPECT" = user ] || [ "$(grep -c 'TX key is due for replacement .* cannot be replaced: the kernel cannot rekey' \
+			"$BATS_TEST_TMPDIR/shim.log")" -eq 1 ] || { show_all; false; }
 	fi
 }
 
@@ -190,4 +197,96 @@ rekey_case() {
 	[ "$APP_STATUS" -ne 0 ] && [[ $APP_OUT == *"$UNEXPECTED"* ]] || { show_all; false; }
 	SHIM_ENV="KTLS_SHIM_DIRECTIONS=tx" rekey_case client 16K
 	[ "$KTLS_EXPECT" = user ] || grep -q 'tx=kernel rx=user(KTLS_SHIM_DIRECTIONS)' "$BATS_TEST_TMPDIR/shim.log"
+}
+
+# After fork both processes write through the one kernel TX state, but each had its own copy of
+# the next traffic secret: two rekeys would install the same key at sequence 0 twice (a nonce
+# used for two records). tests/lifecycle/fork-echo.c: parent and child take turns echoing 2 MiB
+# through the OpenSSL peer with KTLS_SHIM_REKEY_RECORDS=50. The peer opens every record of both
+# processes in order and its (key, sequence) only moves forward, so a repeated pair (a key
+# installed again at 0 behind it) would fail its decryption. Only the parent rekeys; the child
+# says once that its due key cannot be replaced and goes on under the current one.
+@test "fork, parent and child take turns, keys change: the OpenSSL peer opens every record of both" {
+	[ "$KTLS_EXPECT" = kernel ] && [ "$REKEY" = yes ] ||
+		skip "needs a kernel with TLS 1.3 rekey (tools/ktls-vm --kernel latest)"
+	local dir=$BATS_TEST_TMPDIR turns=6 bytes=2097152
+	C0=$(counters)
+	start_peer peer "$PEER" --server --cert "$CERTS" --tls 1.3
+	run env LD_PRELOAD="$(shim_preload)" KTLS_SHIM_LOG=debug KTLS_SHIM_LOG_FILE="$dir/shim.log" \
+		KTLS_SHIM_REKEY_RECORDS=50 timeout "$APP_TIMEOUT" "$ROOT/build/tests/fork-echo" \
+		"$CERTS" "$PEER_PORT" "$turns" "$bytes"
+	APP_STATUS=$status APP_OUT=$output PEER_STATUS=0
+	wait_peer || PEER_STATUS=$?
+	PEER_OUT=$(cat "$dir/peer.out" "$dir/peer.err")
+	[ "$APP_STATUS" -eq 0 ] && [ "$PEER_STATUS" -eq 0 ] || { show_all; false; }
+	[ "$(grep -c ': ok$' <<<"$APP_OUT")" -eq "$turns" ] && [[ $APP_OUT == *'PASS fork-echo'* ]]
+	[[ $PEER_OUT == *"OK bytes=$((turns * bytes)) "* ]] || { show_all; false; }
+	local updates pids
+	updates=$(($(delta TlsTxRekeyOk) - PROBE))
+	pids=$(grep ' tx key update ' "$dir/shim.log" | sed 's/\].*//' | sort -u | wc -l)
+	echo "# TlsTxRekeyOk +$updates, by $pids process(es)"
+	# 128 records a turn, a new key every 50 in the parent's 3 turns.
+	[ "$updates" -ge 6 ] && [ "$pids" -eq 1 ] || { show_all; false; }
+	[ "$(grep -c ' tx key update ' "$dir/shim.log")" -eq "$updates" ]
+	grep -q 'cannot be replaced: this process is a fork() child' "$dir/shim.log" || { show_all; false; }
+	[ "$(delta TlsDecryptError)" -eq 0 ] && [ "$(delta TlsTxSw)" -eq $((1 + PROBE)) ] &&
+		[ "$(delta TlsRxSw)" -eq 1 ]
+}
+
+# After fork a KeyUpdate from the peer may reach either process. Only the parent follows one: the
+# child's read fails with Mbed TLS's own error for a KeyUpdate, the kernel keeps decryption paused
+# at it, and the parent's next read fails the same way (EKEYEXPIRED) instead of hanging; nothing
+# reuses a key. The OpenSSL peer sends a KeyUpdate after each 1 MiB it echoes, 2 MiB turns.
+@test "fork: the peer's KeyUpdate read by the child is not followed: a clear error in both, no hang" {
+	[ "$KTLS_EXPECT" = kernel ] && [ "$REKEY" = yes ] ||
+		skip "needs a kernel with TLS 1.3 rekey (tools/ktls-vm --kernel latest)"
+	local dir=$BATS_TEST_TMPDIR
+	C0=$(counters)
+	start_peer peer "$PEER" --server --cert "$CERTS" --tls 1.3 --key-update-every 1M
+	run env LD_PRELOAD="$(shim_preload)" KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE="$dir/shim.log" \
+		timeout "$APP_TIMEOUT" "$ROOT/build/tests/fork-echo" "$CERTS" "$PEER_PORT" 4 2097152
+	APP_STATUS=$status APP_OUT=$output PEER_STATUS=0
+	wait_peer || PEER_STATUS=$?
+	PEER_OUT=$(cat "$dir/peer.out" "$dir/peer.err")
+	[ "$APP_STATUS" -eq 1 ] && [ "$PEER_STATUS" -ne 124 ] || { show_all; false; }
+	[[ $APP_OUT == *"turn 0 parent: ok"* ]] || { show_all; false; }
+	[[ $APP_OUT == *"turn 1 child: $UNEXPECTED"* && $APP_OUT == *"turn 2 parent: $UNEXPECTED"* ]] ||
+		{ show_all; false; }
+	grep -q 'KeyUpdate received; this process is a fork() child' "$dir/shim.log" || { show_all; false; }
+	# The parent followed the KeyUpdates of its own turn, the child none.
+	[ "$(delta TlsRxRekeyOk)" -ge 1 ] && [ "$(delta TlsRxRekeyError)" -eq 0 ]
+}
+
+# with_fault: the shim's preload with tests/fault/refuse-sockopt.c before it.
+with_fault() {
+	local preload
+	preload=$(shim_preload) || return 1
+	echo "${preload%"$SHIM"}$ROOT/build/tests/librefuse-sockopt.so:$SHIM"
+}
+
+# A rekey probe that fails for a passing reason (here socket() -> EMFILE once, right after the
+# hand-off) is not the kernel's answer: it is asked again when the key is due, and the keys change
+# as often as without the failure.
+@test "rekey probe failed once (EMFILE): asked again, the TX key still changes every 100 records" {
+	[ "$KTLS_EXPECT" = kernel ] && [ "$REKEY" = yes ] ||
+		skip "needs a kernel with TLS 1.3 rekey (tools/ktls-vm --kernel latest)"
+	KU_PRELOAD=$(with_fault) SHIM_ENV=KTLS_TEST_SOCKET_EMFILE=1 rekey_case client 16K
+	grep -q 'TLS 1.3 rekey probe failed (Too many open files)' "$BATS_TEST_TMPDIR/shim.log" ||
+		{ show_all; false; }
+}
+
+# When the probe never succeeds, the due key cannot be replaced: said once in the log, and the
+# records go on under it (as in Mbed TLS, which never rekeys); nothing else breaks.
+@test "rekey probe always fails: the due TX key is logged once as not replaced, the transfer completes" {
+	# (Without rekey the kernel's own table says so, and no probe is made: the cases above.)
+	[ "$KTLS_EXPECT" = kernel ] && [ "$REKEY" = yes ] ||
+		skip "needs a kernel with TLS 1.3 rekey (tools/ktls-vm --kernel latest)"
+	C0=$(counters)
+	SHIM_ENV="KTLS_SHIM_REKEY_RECORDS=100 KTLS_TEST_SOCKET_EMFILE=1000000000" APP_ARGS="--chunk 16K" \
+		ku_run client "$(with_fault)" --chunk 16K
+	[ "$APP_STATUS" -eq 0 ] && [ "$PEER_STATUS" -eq 0 ] || { show_all; false; }
+	[[ $PEER_OUT == *"OK bytes="* ]]
+	[ "$(delta TlsTxRekeyOk)" -eq 0 ] && [ "$(delta TlsTxSw)" -eq 1 ]
+	[ "$(grep -c "TX key is due for replacement .* cannot be replaced: the kernel's rekey probe failed" \
+		"$BATS_TEST_TMPDIR/shim.log")" -eq 1 ] || { show_all; false; }
 }

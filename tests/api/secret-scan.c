@@ -4,7 +4,8 @@
  * TLS APIs), and asks ktlsshim_debug_count for each. In manual mode it first checks that the hook
  * does find the secrets while the shim still needs them (so a 0 later means something), then
  * hands off with ktlsshim_offload. Finally it searches the shim's log (KTLS_SHIM_LOG_FILE) for each
- * one, raw and in hex.
+ * one, raw and in hex. TLS 1.3: the next generation's traffic secrets, which the shim keeps for
+ * a KeyUpdate only where the kernel can rekey, are counted apart ("next=").
  * usage: secret-scan PORT CERTDIR TLS auto|manual   (the server: mbed-server --echo)
  * Prints "SCAN ..." and exits 0 when nothing was found where it must not be. */
 #include <stdio.h>
@@ -30,6 +31,9 @@ struct needle {
 };
 static struct needle needles[MAX_NEEDLES];
 static int nneedles;
+/* TLS 1.3: the next generation's traffic secrets, which the shim keeps only where the kernel can
+ * rekey (for a KeyUpdate); counted apart. */
+static struct needle next[2];
 
 static struct {
 	unsigned char secret[4][64]; /* TLS 1.3: c hs, s hs, c app, s app */
@@ -125,6 +129,21 @@ static void collect(const char *suite)
 		add(kn[i % 2][0], derived[i][0], key_len);
 		add(kn[i % 2][1], derived[i][1], 12);
 	}
+	for (int i = 0; i < 2; i++) {
+		next[i].name = i ? "server next app secret" : "client next app secret";
+		next[i].len = cap.secret_len[2 + i];
+		expand_label(md, cap.secret[2 + i], next[i].len, "traffic upd", next[i].b, next[i].len);
+	}
+}
+
+/* Copies of the next secrets in the shim's memory: one per direction it keeps for a KeyUpdate. */
+static size_t next_in_shim(void)
+{
+	size_t n = 0;
+	for (int i = 0; i < 2; i++)
+		if (next[i].len)
+			n += ktlsshim_debug_count(next[i].b, next[i].len);
+	return n;
 }
 
 /* How many needles the shim's memory holds (each counted once per copy). */
@@ -230,12 +249,15 @@ int main(int argc, char **argv)
 			die("read", ret);
 	if (memcmp(back, hello, sizeof(hello)))
 		die("echo differs", 0);
-	size_t after = in_shim(1);
+	size_t after = in_shim(1), next_kept = next_in_shim();
 	mbedtls_ssl_close_notify(&ssl);
+	for (int i = 0; i < 2; i++)
+		if (next[i].len)
+			add(next[i].name, next[i].b, next[i].len); /* never in the log either */
 	size_t logged = in_log(getenv("KTLS_SHIM_LOG_FILE"));
-	printf("SCAN %s %s needles=%d before=%zu after=%zu in_log=%zu offloaded=%d\n",
+	printf("SCAN %s %s needles=%d before=%zu after=%zu next=%zu in_log=%zu offloaded=%d\n",
 	       mbedtls_ssl_get_version(&ssl), mbedtls_ssl_get_ciphersuite(&ssl), nneedles, before,
-	       after, logged, ktlsshim_offloaded(&ssl));
+	       after, next_kept, logged, ktlsshim_offloaded(&ssl));
 	mbedtls_ssl_free(&ssl);
 	mbedtls_ssl_config_free(&conf);
 	mbedtls_x509_crt_free(&ca);
