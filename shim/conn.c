@@ -159,8 +159,11 @@ static pthread_mutex_t conf_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* fork() copies a lock that another thread holds as held forever: the child would hang in its
  * next mbedtls_ssl_* call. Both locks are taken around fork and released on both sides. */
+static atomic_uint forks; /* fork() calls so far, counted as each begins */
+
 static void fork_prepare(void)
 {
+	atomic_fetch_add(&forks, 1);
 	pthread_mutex_lock(&conf_lock);
 	pthread_mutex_lock(&map_lock);
 }
@@ -554,6 +557,11 @@ static void keep_next_secret(struct conn *c, const struct suite_info *s, bool tx
 	}
 }
 
+bool conn_tx_shared(const struct conn *c)
+{
+	return c->tx_forks != atomic_load(&forks);
+}
+
 const char *conn_rekey_refusal(struct conn *c, enum ktls_dir d, bool probe)
 {
 	if (c->forked)
@@ -590,12 +598,14 @@ int conn_rekey(struct conn *c, enum ktls_dir d)
 		c->next_secret_len[d] = 0; /* the next KeyUpdate fails cleanly */
 	}
 	c->key_updates[d]++;
-	if (d == KTLS_DIR_TX) {
-		c->tx_records = 0;
-		c->tx_overdue_logged = false;
+	if (d == KTLS_DIR_RX) {
+		log_msg(LOG_DEBUG, "fd=%d rx key update %u", c->fd, c->key_updates[d]);
+		return 0;
 	}
-	log_msg(LOG_DEBUG, "fd=%d %s key update %u", c->fd, d == KTLS_DIR_TX ? "tx" : "rx",
-		c->key_updates[d]);
+	log_msg(LOG_DEBUG, "fd=%d tx key update %u after %llu records", c->fd, c->key_updates[d],
+		(unsigned long long)c->tx_records);
+	c->tx_records = 0;
+	c->tx_overdue_logged = false;
 	return 0;
 }
 
@@ -613,6 +623,8 @@ static void handoff_direction(struct conn *c, const struct suite_info *s, bool t
 		keep_next_secret(c, s, tx);
 		if (tx)
 			c->tx_records = p.seq;
+		if (tx)
+			c->tx_forks = atomic_load(&forks);
 	}
 	keys_wipe(&p, sizeof(p));
 	decide(c, tx, why ? DIR_USER : DIR_KERNEL, why, why ? code : 0);

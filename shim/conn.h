@@ -86,6 +86,7 @@ struct conn {
 	/* A copy made by fork(): the original process alone changes this socket's keys (hand-off,
 	 * KeyUpdate both ways), so no (key, sequence) pair is ever installed twice. */
 	bool forked;
+	unsigned tx_forks; /* fork() calls in this process before TX moved to the kernel */
 	uint32_t read_timeout; /* ms, copied from the config when RX moves to the kernel */
 	bool nonblocking;      /* the socket's O_NONBLOCK then */
 	struct timeval app_rcvtimeo; /* the socket's own SO_RCVTIMEO then, restored after each read */
@@ -132,6 +133,8 @@ int conn_rekey(struct conn *c, enum ktls_dir dir);
  * passing reason, EMFILE, seccomp, no loopback, is asked again next time); without, the
  * caller's own install is the test. */
 const char *conn_rekey_refusal(struct conn *c, enum ktls_dir dir, bool probe);
+/* The process forked since TX moved to the kernel: another process may write under its key. */
+bool conn_tx_shared(const struct conn *c);
 /* ktlsshim_debug_count: copies of bytes in every tracked connection's memory. */
 size_t conn_debug_count(const void *bytes, size_t len);
 /* Before any kernel-side I/O: 0 when c->fd is still the application's socket (following it to

@@ -103,7 +103,15 @@ static uint64_t records_left(const struct conn *c)
 /* Before new data: the KeyUpdate the peer asked for, or ours when this key carried its share. */
 static int tx_key_update_if_due(struct conn *c)
 {
-	if (c->version != 0x0304 || !(c->tx_update_due || records_left(c) == 0))
+	if (c->version != 0x0304)
+		return 0;
+	/* After fork other processes write under this key too: the kernel's record number counts
+	 * every record (two system calls per write, on forked connections only). */
+	uint64_t seq;
+	if (config_get()->rekey_records && conn_tx_shared(c) &&
+	    ktls_query(c->fd, KTLS_DIR_TX, NULL, NULL, &seq) == 0 && seq > c->tx_records)
+		c->tx_records = seq;
+	if (!(c->tx_update_due || records_left(c) == 0))
 		return 0;
 	return send_key_update(c);
 }
