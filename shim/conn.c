@@ -157,10 +157,10 @@ struct conf_facts {
 static struct conf_facts *confs;
 static pthread_mutex_t conf_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* fork() copies a lock that another thread holds as held forever: the child would hang in its
- * next mbedtls_ssl_* call. Both locks are taken around fork and released on both sides. */
 static atomic_uint forks; /* fork() calls so far, counted as each begins */
 
+/* fork() copies a lock that another thread holds as held forever: the child would hang in its
+ * next mbedtls_ssl_* call. Both locks are taken around fork and released on both sides. */
 static void fork_prepare(void)
 {
 	atomic_fetch_add(&forks, 1);
