@@ -812,3 +812,43 @@ pass_through_line() {
 	expect_counters 1
 	figures "installed $(basename "$inst") from $D/inst, build/mbedtls hidden: 3.6 TlsTxSw +$d_tx TlsRxSw +$d_rx"
 }
+
+# The wrappers without a usable Mbed TLS, called directly (python3 ctypes): no Mbed TLS at all (a
+# wrapper returns MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE), 2.28 alone (its own answer; the 3.6-only
+# wrappers do nothing), 2.28 and 3.6 both loaded (pass-through). Never a crash; one line each.
+@test "pass-through: no Mbed TLS, 3.6-only wrappers under 2.28, two copies: no crash, one line each" {
+	local lib36=$ROOT/build/mbedtls/usr/lib/x86_64-linux-gnu lib228=$RA12/root/usr/lib/x86_64-linux-gnu
+	cat >"$D/calls.py" <<'PY'
+import ctypes, sys
+for path in sys.argv[2:]:
+    ctypes.CDLL(path)
+shim = ctypes.CDLL(sys.argv[1])
+ssl, conf = ctypes.create_string_buffer(65536), ctypes.create_string_buffer(65536)
+shim.mbedtls_ssl_init(ssl)
+shim.mbedtls_ssl_config_init(conf)
+shim.mbedtls_ssl_set_export_keys_cb(ssl, None, None)
+shim.mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(conf, 1)
+print("read %d" % shim.mbedtls_ssl_read(ssl, ssl, 1))
+shim.mbedtls_ssl_free(ssl)
+shim.mbedtls_ssl_config_free(conf)
+PY
+	run_calls() {
+		rm -f "$D/shim.log"
+		LD_LIBRARY_PATH="$lib36:$lib228" LD_PRELOAD="$SHIM" KTLS_SHIM_LOG=info \
+			KTLS_SHIM_LOG_FILE="$D/shim.log" python3 "$D/calls.py" "$SHIM" "$@" >"$D/calls.out" 2>&1 ||
+			{ echo "# python3 exit $?"; show "$D/calls.out" "$D/shim.log"; return 1; }
+	}
+	# expect READ LINE: what mbedtls_ssl_read returned, and the shim's only line.
+	expect() {
+		grep -qx "read $1" "$D/calls.out" && [ "$(grep -c . "$D/shim.log")" -eq 1 ] &&
+			grep -qE "^ktlsshim\[[0-9]+\]: $2; passing every call through$" "$D/shim.log" ||
+			{ echo "# want read $1 and '$2'"; show "$D/calls.out" "$D/shim.log"; return 1; }
+	}
+	run_calls
+	expect -28800 'no Mbed TLS in the process'
+	run_calls "$lib228/libmbedtls.so.14"
+	expect -28928 'Mbed TLS 2\.28\.[0-9]+ \(libmbedtls\.so\.14\): no adapter for this version yet'
+	run_calls "$lib228/libmbedtls.so.14" "$lib36/libmbedtls.so.21"
+	expect -28928 'two Mbed TLS copies in the process'
+	figures "no Mbed TLS, 2.28 alone, 2.28 + 3.6: pass-through, one line each"
+}
