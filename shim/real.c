@@ -20,26 +20,37 @@
 /* ---- stubs: what a symbol the running Mbed TLS lacks does when called anyway ---- */
 
 #define UNAVAILABLE MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE
-static void ctx_void(mbedtls_ssl_context *s) { (void)s; }
-static int ctx_int(mbedtls_ssl_context *s) { (void)s; return UNAVAILABLE; }
-static int setup_stub(mbedtls_ssl_context *s, const mbedtls_ssl_config *c) { (void)s; (void)c; return UNAVAILABLE; }
-static void set_bio_stub(mbedtls_ssl_context *s, void *p, mbedtls_ssl_send_t *f, mbedtls_ssl_recv_t *r,
-			 mbedtls_ssl_recv_timeout_t *rt) { (void)s; (void)p; (void)f; (void)r; (void)rt; }
-static void export_stub(mbedtls_ssl_context *s, mbedtls_ssl_export_keys_t *f, void *p) { (void)s; (void)f; (void)p; }
-static int read_stub(mbedtls_ssl_context *s, unsigned char *b, size_t n) { (void)s; (void)b; (void)n; return UNAVAILABLE; }
-static int write_stub(mbedtls_ssl_context *s, const unsigned char *b, size_t n) { (void)s; (void)b; (void)n; return UNAVAILABLE; }
-static int alert_stub(mbedtls_ssl_context *s, unsigned char l, unsigned char m) { (void)s; (void)l; (void)m; return UNAVAILABLE; }
-static size_t avail_stub(const mbedtls_ssl_context *s) { (void)s; return 0; }
-static int pending_stub(const mbedtls_ssl_context *s) { (void)s; return 0; }
-static void conf_void(mbedtls_ssl_config *c) { (void)c; }
-static int defaults_stub(mbedtls_ssl_config *c, int e, int t, int p) { (void)c; (void)e; (void)t; (void)p; return UNAVAILABLE; }
-static void conf_int(mbedtls_ssl_config *c, int v) { (void)c; (void)v; }
-static void conf_u32(mbedtls_ssl_config *c, uint32_t v) { (void)c; (void)v; }
+typedef mbedtls_ssl_context ctx_t;
+typedef mbedtls_ssl_config conf_t;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+static void ctx_void(ctx_t *s) {}
+static int ctx_int(ctx_t *s) { return UNAVAILABLE; }
+static int setup_stub(ctx_t *s, const conf_t *c) { return UNAVAILABLE; }
+static void set_bio_stub(ctx_t *s, void *p, mbedtls_ssl_send_t *f, mbedtls_ssl_recv_t *r,
+			 mbedtls_ssl_recv_timeout_t *t) {}
+static void export_stub(ctx_t *s, mbedtls_ssl_export_keys_t *f, void *p) {}
+static int read_stub(ctx_t *s, unsigned char *b, size_t n) { return UNAVAILABLE; }
+static int write_stub(ctx_t *s, const unsigned char *b, size_t n) { return UNAVAILABLE; }
+static int alert_stub(ctx_t *s, unsigned char l, unsigned char m) { return UNAVAILABLE; }
+static size_t avail_stub(const ctx_t *s) { return 0; }
+static int pending_stub(const ctx_t *s) { return 0; }
+static void conf_void(conf_t *c) {}
+static int defaults_stub(conf_t *c, int e, int t, int p) { return UNAVAILABLE; }
+static void conf_int(conf_t *c, int v) {}
+static void conf_u32(conf_t *c, uint32_t v) {}
+#pragma GCC diagnostic pop
 
 struct real_fns real = {
-	ctx_void, setup_stub, set_bio_stub, export_stub, ctx_int, ctx_int, read_stub, write_stub,
-	ctx_int, alert_stub, avail_stub, pending_stub, ctx_int, ctx_void, ctx_int, conf_void,
-	defaults_stub, conf_void, conf_int, conf_int, conf_int, conf_u32, conf_int, NULL, NULL, NULL,
+	.init = ctx_void, .setup = setup_stub, .set_bio = set_bio_stub,
+	.set_export_keys_cb = export_stub, .handshake = ctx_int, .handshake_step = ctx_int,
+	.read = read_stub, .write = write_stub, .close_notify = ctx_int,
+	.send_alert_message = alert_stub, .get_bytes_avail = avail_stub,
+	.check_pending = pending_stub, .session_reset = ctx_int, .free = ctx_void,
+	.renegotiate = ctx_int, .config_init = conf_void, .config_defaults = defaults_stub,
+	.config_free = conf_void, .conf_endpoint = conf_int, .conf_transport = conf_int,
+	.conf_renegotiation = conf_int, .conf_read_timeout = conf_u32, .conf_signal_tickets = conf_int,
+	/* net_send, net_recv, net_recv_timeout: NULL (only compared, never called) */
 };
 
 /* Where each wrapped function's real one goes, by name. */
