@@ -79,6 +79,7 @@ static struct mbed_adapter *const adapters[] = { &mbed_adapter_36 };
 
 static void *lib; /* dlopen handle of the process's libmbedtls, or NULL */
 static const struct mbed_adapter *chosen;
+static bool usable; /* chosen != NULL, read by every wrapper call: one byte load */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 /* ---- the loaded Mbed TLS objects (dl_iterate_phdr) ---- */
@@ -170,7 +171,8 @@ static void resolve(void)
 	unsigned v = 0;
 	const char *why = NULL;
 	chosen = choose(&s, &v, &why);
-	if (chosen)
+	usable = chosen != NULL;
+	if (usable)
 		return;
 	const char *base = strrchr(s.ssl_path, '/');
 	if (v)
@@ -183,7 +185,7 @@ static void resolve(void)
 bool real_resolve(void)
 {
 	pthread_once(&once, resolve);
-	return chosen != NULL;
+	return usable;
 }
 
 const struct mbed_adapter *real_adapter(void)
