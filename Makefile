@@ -9,7 +9,10 @@ SHELL := /bin/bash
 $(BUILD)/config.mk: tools/install-deps tools/fetch-debian-pkgs
 	@tools/install-deps
 
-MBEDTLS_LIBS := -L$(MBEDTLS_LIBDIR) -Wl,--disable-new-dtags,-rpath,$(MBEDTLS_LIBDIR) -lmbedtls -lmbedx509 -lmbedcrypto
+# For the programs that use Mbed TLS (apps, tests, tools). --no-as-needed: those that contain the
+# shim's code (unit tests, ktls-probe) call Mbed TLS only through dlsym, yet need it loaded.
+MBEDTLS_LIBS := -L$(MBEDTLS_LIBDIR) -Wl,--disable-new-dtags,-rpath,$(MBEDTLS_LIBDIR) -Wl,--no-as-needed \
+	-lmbedtls -lmbedx509 -lmbedcrypto
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -I$(MBEDTLS_INC) -Iinclude -Ishim
 CFLAGS := $(CFLAGS_COMMON) -O2
 # Sanitizer builds: asan (ASan+UBSan) runs on the host; ubsan runs inside tools/ktls-vm, whose
@@ -44,9 +47,11 @@ all: $(BUILD)/config.mk $(LIB) $(APPS) $(UNITS) $(TOOLS) $(FAULT_LIB) $(API_TEST
 san: $(SAN_TARGETS)
 deps: $(BUILD)/config.mk
 
+# The library links no Mbed TLS (-z defs: nothing left to resolve at run time but libc's); it finds
+# the program's own at run time (shim/real.c).
 $(LIB): $(SHIM_SRC) $(SHIM_HDR) $(BUILD)/config.mk
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -shared -o $@ $(SHIM_SRC) $(MBEDTLS_LIBS) -ldl -lpthread
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -shared -Wl,-z,defs -o $@ $(SHIM_SRC) -ldl -lpthread
 
 $(BUILD)/apps/%: tests/apps/%.c $(APP_LIB_SRC) $(APP_HDR) $(BUILD)/config.mk
 	@mkdir -p $(@D)
@@ -60,7 +65,7 @@ $(BUILD)/unit/%: tests/unit/%.c $(UNIT_LIB_SRC) $(SHIM_HDR) $(BUILD)/config.mk
 define SAN_RULES
 $(BUILD)/$(1)/libktlsshim.so: $(SHIM_SRC) $(SHIM_HDR) $(BUILD)/config.mk
 	@mkdir -p $$(@D)
-	$(CC) $(CFLAGS_COMMON) $($(1)_FLAGS) -fPIC -fvisibility=hidden -shared -o $$@ $(SHIM_SRC) $(MBEDTLS_LIBS) -ldl -lpthread
+	$(CC) $(CFLAGS_COMMON) $($(1)_FLAGS) -fPIC -fvisibility=hidden -shared -o $$@ $(SHIM_SRC) -ldl -lpthread
 $(BUILD)/$(1)/apps/%: tests/apps/%.c $(APP_LIB_SRC) $(APP_HDR) $(BUILD)/config.mk
 	@mkdir -p $$(@D)
 	$(CC) $(CFLAGS_COMMON) $($(1)_FLAGS) -o $$@ $$< $(APP_LIB_SRC) $(MBEDTLS_LIBS) -lpthread

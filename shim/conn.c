@@ -349,7 +349,7 @@ void conn_set_export_cb(struct conn *c, mbedtls_ssl_export_keys_t *f, void *p)
 {
 	c->app_export = f;
 	c->app_export_p = p;
-	real.set_export_keys_cb(c->ssl, export_cb, c);
+	real_adapter()->set_export_keys_cb(c->ssl, export_cb, c);
 }
 
 /* ---- hand-off ---- */
@@ -428,12 +428,12 @@ static const char *record_refusal(struct conn *c, const struct suite_info **suit
 	if (c->forked)
 		return "fork() before the hand-off";
 	*code = KTLSSHIM_ERR_UNSUPPORTED;
-	*suite = keys_suite((uint16_t)mbedtls_ssl_get_ciphersuite_id_from_ssl(c->ssl));
+	*suite = keys_suite((uint16_t)real_adapter()->suite_id(c->ssl));
 	if (!*suite || (*suite)->version != c->version)
 		return "suite not supported by kTLS";
 	/* 16384, or 16383 in TLS 1.3 where Mbed TLS counts the inner content type: anything less
 	 * is a negotiated maximum fragment length the kernel would not respect. */
-	if (mbedtls_ssl_get_max_out_record_payload(c->ssl) < 16384 - (c->version == 0x0304))
+	if (real_adapter()->max_out_payload(c->ssl) < 16384 - (c->version == 0x0304))
 		return "max_fragment_length negotiated";
 	*code = KTLSSHIM_ERR_DISABLED;
 	if ((c->version == 0x0303 && !cfg->tls12) || (c->version == 0x0304 && !cfg->tls13))
@@ -662,9 +662,9 @@ static void conclude(struct conn *c)
 			c->fd, c->tx_why ? c->tx_why : "kernel", c->rx_why ? c->rx_why : "kernel");
 		conn_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_FATAL, MBEDTLS_SSL_ALERT_MSG_INTERNAL_ERROR);
 	}
-	const char *suite = mbedtls_ssl_get_ciphersuite(c->ssl);
+	const char *suite = real_adapter()->suite_name(c->ssl);
 	log_msg(LOG_INFO, "fd=%d role=%s version=%s suite=%s tx=%s%s%s%s rx=%s%s%s%s", c->fd,
-		conn_is_server(c) ? "server" : "client", mbedtls_ssl_get_version(c->ssl),
+		conn_is_server(c) ? "server" : "client", real_adapter()->version_name(c->ssl),
 		suite ? suite : "?", state_name(c->tx_state),
 		c->tx_why ? "(" : "", c->tx_why ? c->tx_why : "", c->tx_why ? ")" : "",
 		state_name(c->rx_state), c->rx_why ? "(" : "",

@@ -18,16 +18,18 @@ static __thread int depth;
 /* The context's state when the shim is active for it, else NULL (pure pass-through). */
 static struct conn *active(const mbedtls_ssl_context *ssl)
 {
-	if (config_get()->disable || !real_resolve())
+	if (!real_resolve() || config_get()->disable)
 		return NULL;
 	return conn_find(ssl);
 }
 
+/* A context not known yet is taken over only while the process has one Mbed TLS. */
 static struct conn *active_or_new(mbedtls_ssl_context *ssl)
 {
-	if (config_get()->disable || !real_resolve())
+	if (!real_resolve() || config_get()->disable)
 		return NULL;
-	return conn_get(ssl);
+	struct conn *c = conn_find(ssl);
+	return c || !real_one_copy() ? c : conn_get(ssl);
 }
 
 #define NESTED(call) (depth++, __extension__({ __auto_type r_ = (call); depth--; r_; }))
@@ -122,6 +124,7 @@ EXPORT int mbedtls_ssl_handshake(mbedtls_ssl_context *ssl)
 
 EXPORT int mbedtls_ssl_handshake_step(mbedtls_ssl_context *ssl)
 {
+	real_resolve();
 	return NESTED(real.handshake_step(ssl));
 }
 

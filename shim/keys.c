@@ -1,15 +1,17 @@
 /* Record key material for the kernel: the ciphersuite whitelist, TLS 1.3 HKDF-Expand-Label and the
- * TLS 1.2 key block. Public Mbed TLS APIs only (hkdf.h, md.h, ssl.h's PRF), so that the shim does
- * not depend on symbols Mbed TLS exports but does not promise to keep. */
+ * TLS 1.2 key block. The HKDF and the PRF are the process's Mbed TLS's public ones, reached through
+ * the adapter for its version (real.h), so that the shim depends on no symbol Mbed TLS exports but
+ * does not promise to keep. */
 #include "keys.h"
 
 #include <string.h>
 
 #include <mbedtls/hkdf.h>
 #include <mbedtls/md.h>
-#include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ciphersuites.h>
+
+#include "real.h"
 
 #define V12 0x0303
 #define V13 0x0304
@@ -129,17 +131,14 @@ size_t keys_fixed_iv_len(enum kcipher c, uint16_t version)
 void keys_wipe(void *p, size_t n)
 {
 	if (p != NULL && n > 0)
-		mbedtls_platform_zeroize(p, n);
+		explicit_bzero(p, n);
 }
 
-/* Hash length of an md type, 0 when Mbed TLS does not know it (or it is not SHA-256/384, the only
- * hashes a whitelisted suite uses and the only ones KEYS_MAX_SECRET is sized for). */
-static size_t md_len(int md_type, const mbedtls_md_info_t **info)
+/* Hash length of a suite hash (SHA-256/384: the only hashes a whitelisted suite uses and the only
+ * ones KEYS_MAX_SECRET is sized for), else 0. */
+static size_t md_len(int md_type)
 {
-	if (md_type != MBEDTLS_MD_SHA256 && md_type != MBEDTLS_MD_SHA384)
-		return 0;
-	*info = mbedtls_md_info_from_type((mbedtls_md_type_t)md_type);
-	return *info != NULL ? mbedtls_md_get_size(*info) : 0;
+	return md_type == MBEDTLS_MD_SHA256 ? 32 : md_type == MBEDTLS_MD_SHA384 ? 48 : 0;
 }
 
 int keys_hkdf_expand_label(int md_type, const unsigned char *secret, size_t secret_len,
@@ -150,14 +149,14 @@ int keys_hkdf_expand_label(int md_type, const unsigned char *secret, size_t secr
 	const size_t prefix_len = sizeof(prefix) - 1;
 	/* uint16 length, then opaque label<7..255>, then opaque context<0..255> (RFC 8446 7.1). */
 	unsigned char info[2 + 1 + 255 + 1 + 255];
-	const mbedtls_md_info_t *md = NULL;
+	const struct mbed_adapter *mbed = real_adapter();
 	size_t label_len, n = 0;
 	int ret;
 
 	if (out == NULL)
 		return MBEDTLS_ERR_HKDF_BAD_INPUT_DATA;
 	label_len = label != NULL ? strlen(label) : 0;
-	if (md_len(md_type, &md) == 0 || secret == NULL || label == NULL ||
+	if (mbed == NULL || md_len(md_type) == 0 || secret == NULL || label == NULL ||
 	    (ctx == NULL && ctx_len > 0) || prefix_len + label_len > 255 || ctx_len > 255 ||
 	    out_len == 0 || out_len > 0xffff) {
 		keys_wipe(out, out_len);
@@ -177,7 +176,7 @@ int keys_hkdf_expand_label(int md_type, const unsigned char *secret, size_t secr
 	n += ctx_len;
 
 	/* Expand only: a TLS 1.3 traffic secret already is a PRK (RFC 8446 7.1), so no Extract step. */
-	ret = mbedtls_hkdf_expand(md, secret, secret_len, info, n, out, out_len);
+	ret = mbed->hkdf_expand(md_type, secret, secret_len, info, n, out, out_len);
 	keys_wipe(info, n);
 	if (ret != 0)
 		keys_wipe(out, out_len);
@@ -187,7 +186,6 @@ int keys_hkdf_expand_label(int md_type, const unsigned char *secret, size_t secr
 int keys_tls13_traffic(const struct suite_info *s, const unsigned char *secret, size_t secret_len,
 		       struct traffic_keys *out)
 {
-	const mbedtls_md_info_t *md = NULL;
 	size_t key_len;
 	int ret;
 
@@ -199,7 +197,7 @@ int keys_tls13_traffic(const struct suite_info *s, const unsigned char *secret, 
 	key_len = keys_key_len(s->cipher);
 	/* A traffic secret is exactly Hash.length long; anything else means the caller mixed up
 	 * suites or secrets, and a wrong key would only surface as a bad_record_mac later. */
-	if (key_len == 0 || secret_len != md_len(s->md_type, &md))
+	if (key_len == 0 || secret_len != md_len(s->md_type))
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 
 	/* RFC 8446 7.3: [sender]_write_key/iv = HKDF-Expand-Label(secret, "key"/"iv", "", len). */
@@ -219,10 +217,9 @@ int keys_tls13_traffic(const struct suite_info *s, const unsigned char *secret, 
 int keys_tls13_next_secret(int md_type, unsigned char *secret, size_t secret_len)
 {
 	unsigned char next[KEYS_MAX_SECRET];
-	const mbedtls_md_info_t *md = NULL;
 	int ret;
 
-	if (secret == NULL || secret_len == 0 || secret_len != md_len(md_type, &md) ||
+	if (secret == NULL || secret_len == 0 || secret_len != md_len(md_type) ||
 	    secret_len > sizeof(next))
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	/* RFC 8446 7.2: application_traffic_secret_N+1 =
@@ -245,13 +242,14 @@ int keys_tls12_traffic(const struct suite_info *s, int prf_type, const unsigned 
 	unsigned char block[2 * KEYS_MAX_KEY + 2 * KEYS_IV_LEN];
 	unsigned char randoms[64];
 	size_t key_len, iv_len, block_len;
+	const struct mbed_adapter *mbed = real_adapter();
 	int prf_md, ret;
 
 	if (client_write == NULL || server_write == NULL)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	memset(client_write, 0, sizeof(*client_write));
 	memset(server_write, 0, sizeof(*server_write));
-	if (s == NULL || s->version != V12 || master == NULL || client_random == NULL ||
+	if (mbed == NULL || s == NULL || s->version != V12 || master == NULL || client_random == NULL ||
 	    server_random == NULL)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	key_len = keys_key_len(s->cipher);
@@ -275,8 +273,8 @@ int keys_tls12_traffic(const struct suite_info *s, int prf_type, const unsigned 
 	memcpy(randoms, server_random, 32);
 	memcpy(randoms + 32, client_random, 32);
 	block_len = 2 * key_len + 2 * iv_len;
-	ret = mbedtls_ssl_tls_prf((mbedtls_tls_prf_types)prf_type, master, 48, "key expansion",
-				  randoms, sizeof(randoms), block, block_len);
+	ret = mbed->tls_prf(prf_type, master, 48, "key expansion", randoms, sizeof(randoms), block,
+			    block_len);
 	if (ret == 0) {
 		memcpy(client_write->key, block, key_len);
 		memcpy(server_write->key, block + key_len, key_len);

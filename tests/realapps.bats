@@ -21,6 +21,7 @@ setup_file() {
 	export APPS=${APPS:-$ROOT/build/apps}
 	export KTLS_EXPECT=${KTLS_EXPECT:-user}
 	export RA=${REALAPPS_DIR:-$ROOT/build/realapps}
+	export RA12=${REALAPPS_BOOKWORM_DIR:-$ROOT/build/realapps-bookworm}
 	export CERTS=$ROOT/build/certs
 	export SETUP_FAILED=$BATS_FILE_TMPDIR/setup-failed
 	export BIG=big
@@ -35,6 +36,8 @@ setup_file() {
 				"network, it must have run on the host first):"
 			cat "$out"
 		fi
+		"$ROOT/tests/realapps/setup-bookworm" "$RA12" >"$out" 2>&1 ||
+			{ echo "tests/realapps/setup-bookworm failed (downloads, on the host):"; cat "$out"; }
 		# The expectation must match what the kernel really can do, or the suite proves nothing.
 		if [ "$KTLS_EXPECT" = kernel ]; then
 			"$ROOT/build/tools/ktls-probe" >/dev/null 2>&1 ||
@@ -51,8 +54,8 @@ setup_file() {
 	} >"$SETUP_FAILED"
 	if [ ! -s "$SETUP_FAILED" ]; then
 		# One line for the TAP log: what is under test.
-		echo "# $(awk '$1 ~ /^(lighttpd|micropython|nng-utils|libmbedtls21|libc6)$/ { printf "%s %s  ", $1, $2 }' \
-			"$RA/versions")" >&3
+		echo "# $(awk '$1 ~ /^(lighttpd|micropython|nng-utils|libmbedtls21|libmbedtls14|libc6)$/ { printf "%s %s  ", $1, $2 }' \
+			"$RA/versions" "$RA12/versions")" >&3
 	fi
 }
 
@@ -124,6 +127,7 @@ listening() {
 
 # start_lighttpd TLS [VAR=value...]: lighttpd with TLS 1.3 or 1.2 only, the shim preloaded (the
 # VAR=value words come after, and may replace LD_PRELOAD), logging to $D/shim.log, on a free port.
+# $LT: another lighttpd's set-up directory (default $RA; $RA12: Debian 12's, on Mbed TLS 2.28).
 # $CONF_CMD: more ssl.openssl.ssl-conf-cmd entries ("CipherString" => "..."). Sets PORT,
 # LIGHTTPD_PID and LPID (kept after stop_lighttpd for the log checks).
 start_lighttpd() {
@@ -141,7 +145,7 @@ start_lighttpd() {
 			-e "s|@HERE@|$BATS_TEST_DIRNAME/realapps|" \
 			-e "s|@PROTOCOLS@|$protos|" "$BATS_TEST_DIRNAME/realapps/lighttpd.conf" >"$D/lighttpd.conf"
 		"${NS[@]}" env LD_PRELOAD="$SHIM" KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE="$D/shim.log" "$@" \
-			"$RA/bin/lighttpd" -D -m "$RA/root/usr/lib/lighttpd" -f "$D/lighttpd.conf" \
+			"${LT:-$RA}/bin/lighttpd" -D -m "${LT:-$RA}/root/usr/lib/lighttpd" -f "$D/lighttpd.conf" \
 			>"$D/lighttpd.out" 2>&1 &
 		LIGHTTPD_PID=$! LPID=$!
 		listening "$LIGHTTPD_PID" "$PORT" && return 0
@@ -717,9 +721,8 @@ micropython_case() {
 	figures "$n exchanges of 300000 + 200000 bytes; $(grep -F " role=server " "$D/shim.log" | head -n 1 | cut -d' ' -f2-)"
 }
 
-# Inside the private root: one Mbed TLS per process, the Debian 13 3.6 build (the shim's rpath names
-# the build's copy of the same package; the loader takes the first by soname, so exactly one is
-# loaded, byte-identical to the root's), and every other library from the root, none from the host.
+# Inside the private root: one Mbed TLS per process, the root's Debian 13 3.6 build (the shim links
+# none and uses the program's), and every other library from the root, none from the host.
 @test "private root: one Mbed TLS 3.6 in each program, every library from Debian 13" {
 	local prog
 	start_lighttpd 1.3 LD_DEBUG=libs LD_DEBUG_OUTPUT="$D/ld.lighttpd"
@@ -748,4 +751,104 @@ micropython_case() {
 		[ -z "$stray" ] || { echo "# $prog loaded from outside the root: $stray"; false; }
 		figures "$prog: $(basename "$mbed") from $(dirname "$mbed")"
 	done
+}
+
+# Debian 12's own lighttpd 1.4.69 + mod_mbedtls on Mbed TLS 2.28, which has no offload adapter yet:
+# lighttpd dlopen()s mod_mbedtls, and so libmbedtls.so.14, after start. The shim, linking no Mbed
+# TLS, finds that copy at first use, says once that it passes 2.28 through, and stays out of the
+# way (a shim that pulled its own 3.6 into the process made lighttpd abort at start).
+# pass_through_line: the shim's only line says it passes Mbed TLS 2.28 through.
+pass_through_line() {
+	local n
+	n=$(grep -c . "$D/shim.log" 2>/dev/null || true)
+	if [ "$n" -ne 1 ] || ! grep -qE \
+		'^ktlsshim\[[0-9]+\]: Mbed TLS 2\.28\.[0-9]+ \(libmbedtls\.so\.14\): .*passing every call through$' \
+		"$D/shim.log"; then
+		echo "# want one line: Mbed TLS 2.28.x (libmbedtls.so.14): ... passing every call through"
+		show "$D/shim.log" "$D/lighttpd.out"
+		return 1
+	fi
+}
+
+@test "Debian 12 lighttpd 1.4.69 on Mbed TLS 2.28: starts, TLS 1.2 byte-exact, the shim passes through" {
+	LT=$RA12 start_lighttpd 1.2
+	"${CURL[@]}" -v --fail --http1.1 --tlsv1.2 "https://127.0.0.1:$PORT/$BIG" -o "$D/big" 2>"$D/curl.err" ||
+		{ show "$D/curl.err" "$D/lighttpd.out" "$D/shim.log"; false; }
+	grep -q 'SSL connection using TLSv1.2' "$D/curl.err" || { show "$D/curl.err"; false; }
+	same_as "$D/big" "$BIG"
+	curl_get --http1.1 "$D/s" small
+	stop_lighttpd
+	pass_through_line
+	expect_counters 0
+	figures "2.28: $(size_of "$BIG") + $(size_of small) bytes; $(cut -d' ' -f2- "$D/shim.log")"
+}
+
+# make install, then the installed library with the build's Mbed TLS copy hidden (an empty tmpfs
+# over build/mbedtls, in a private mount namespace): it loads on its own, passes Debian 12's 2.28
+# lighttpd through and offloads Debian 13's 3.6 one.
+@test "make install: the installed shim needs nothing from build/ (2.28 passes through, 3.6 offloads)" {
+	local readelf
+	readelf=$(readelf -d "$SHIM")
+	if grep -qE 'NEEDED.*libmbed|RPATH|RUNPATH' <<<"$readelf"; then
+		echo "# $SHIM links Mbed TLS or has a run path:"
+		grep -E 'NEEDED|RPATH|RUNPATH' <<<"$readelf"
+		false
+	fi
+	make -s -C "$ROOT" install DESTDIR="$D/inst" PREFIX=/usr/local >"$D/install.out" 2>&1 ||
+		{ show "$D/install.out"; false; }
+	local inst=$D/inst/usr/local/lib/libktlsshim.so
+	local hide=(unshare -m sh -c 'mount -t tmpfs tmpfs "$0" && exec "$@"' "$ROOT/build/mbedtls")
+	LT=$RA12 start_lighttpd 1.2 LD_PRELOAD="$inst" "${hide[@]}"
+	curl_get --http1.1 "$D/old" small
+	stop_lighttpd
+	pass_through_line
+	expect_counters 0
+	rm -f "$D/shim.log"
+	counters_start
+	start_lighttpd 1.3 LD_PRELOAD="$inst" "${hide[@]}"
+	curl_get --http1.1 "$D/new" "$BIG"
+	stop_lighttpd
+	expect_conns "ktlsshim[$LPID]: " 1 1.3
+	expect_counters 1
+	figures "installed $(basename "$inst") from $D/inst, build/mbedtls hidden: 3.6 TlsTxSw +$d_tx TlsRxSw +$d_rx"
+}
+
+# The wrappers without a usable Mbed TLS, called directly (python3 ctypes): no Mbed TLS at all (a
+# wrapper returns MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE), 2.28 alone (its own answer; the 3.6-only
+# wrappers do nothing), 2.28 and 3.6 both loaded (pass-through). Never a crash; one line each.
+@test "pass-through: no Mbed TLS, 3.6-only wrappers under 2.28, two copies: no crash, one line each" {
+	local lib36=$ROOT/build/mbedtls/usr/lib/x86_64-linux-gnu lib228=$RA12/root/usr/lib/x86_64-linux-gnu
+	cat >"$D/calls.py" <<'PY'
+import ctypes, sys
+for path in sys.argv[2:]:
+    ctypes.CDLL(path)
+shim = ctypes.CDLL(sys.argv[1])
+ssl, conf = ctypes.create_string_buffer(65536), ctypes.create_string_buffer(65536)
+shim.mbedtls_ssl_init(ssl)
+shim.mbedtls_ssl_config_init(conf)
+shim.mbedtls_ssl_set_export_keys_cb(ssl, None, None)
+shim.mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(conf, 1)
+print("read %d" % shim.mbedtls_ssl_read(ssl, ssl, 1))
+shim.mbedtls_ssl_free(ssl)
+shim.mbedtls_ssl_config_free(conf)
+PY
+	run_calls() {
+		rm -f "$D/shim.log"
+		LD_LIBRARY_PATH="$lib36:$lib228" LD_PRELOAD="$SHIM" KTLS_SHIM_LOG=info \
+			KTLS_SHIM_LOG_FILE="$D/shim.log" python3 "$D/calls.py" "$SHIM" "$@" >"$D/calls.out" 2>&1 ||
+			{ echo "# python3 exit $?"; show "$D/calls.out" "$D/shim.log"; return 1; }
+	}
+	# expect READ LINE: what mbedtls_ssl_read returned, and the shim's only line.
+	expect() {
+		grep -qx "read $1" "$D/calls.out" && [ "$(grep -c . "$D/shim.log")" -eq 1 ] &&
+			grep -qE "^ktlsshim\[[0-9]+\]: $2; passing every call through$" "$D/shim.log" ||
+			{ echo "# want read $1 and '$2'"; show "$D/calls.out" "$D/shim.log"; return 1; }
+	}
+	run_calls
+	expect -28800 'no Mbed TLS in the process'
+	run_calls "$lib228/libmbedtls.so.14"
+	expect -28928 'Mbed TLS 2\.28\.[0-9]+ \(libmbedtls\.so\.14\): no adapter for this version yet'
+	run_calls "$lib228/libmbedtls.so.14" "$lib36/libmbedtls.so.21"
+	expect -28928 'two Mbed TLS copies in the process'
+	figures "no Mbed TLS, 2.28 alone, 2.28 + 3.6: pass-through, one line each"
 }
