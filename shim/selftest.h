@@ -26,7 +26,8 @@ enum selftest_verdict {
  * verdict always wins over PASSED. errno is preserved. */
 enum selftest_verdict selftest_check(uint16_t version, enum kcipher c, enum ktls_dir d);
 
-/* For the hand-off: NULL when the kernel may have this direction, else why not ("kernel self-test
+/* For the hand-off: NULL when the kernel may have this direction (or KTLS_SHIM_SELFTEST=0), else why
+ * not ("kernel self-test
  * failed", logged once per process per combination; "kernel refused TLS_TX"/"..._RX"; "kernel
  * self-test could not run"). */
 const char *selftest_refusal(uint16_t version, enum kcipher c, enum ktls_dir d);

@@ -1,6 +1,11 @@
 /* Test-only LD_PRELOAD library: makes the kernel look as if it refused one kTLS step, so the
- * fallback ladder can be forced. KTLS_TEST_REFUSE=ulp|tx|rx picks the setsockopt that fails
- * (ENOENT for the ULP, EINVAL for a direction), all others pass through. */
+ * fallback ladder can be forced, or as if its kTLS produced wrong records, so the self-test's
+ * failure path can be forced on a good kernel.
+ * KTLS_TEST_REFUSE=ulp|tx|rx picks the setsockopt that fails (ENOENT for the ULP, EINVAL for a
+ * direction), all others pass through.
+ * KTLS_TEST_CORRUPT=tx|rx installs every TLS_TX (or TLS_RX) with the low bit of rec_seq flipped
+ * (the last byte of every crypto_info): the kernel then seals (opens) each record with a wrong
+ * nonce or AAD, as a kernel with a broken cipher does. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -30,6 +35,16 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 			errno = EINVAL;
 			return -1;
 		}
+	}
+	const char *corrupt = getenv("KTLS_TEST_CORRUPT");
+	unsigned char info[64];
+	if (corrupt && level == SOL_TLS && len > sizeof(struct tls_crypto_info) && len <= sizeof(info) &&
+	    ((!strcmp(corrupt, "tx") && name == TLS_TX) || (!strcmp(corrupt, "rx") && name == TLS_RX))) {
+		memcpy(info, val, len);
+		info[len - 1] ^= 1;
+		int rc = next(fd, level, name, info, len);
+		explicit_bzero(info, sizeof(info));
+		return rc;
 	}
 	return next(fd, level, name, val, len);
 }
