@@ -24,18 +24,18 @@ teardown() { lib_teardown; }
 # run_pair WHERE ARGS...: the stand-in server and client with ARGS each (plus $SERVER_ARGS and
 # $CLIENT_ARGS); WHERE says which ends get the shim (with $SHIM_ENV): both, server, client or
 # none. REFUSE=ulp|tx|rx makes that setsockopt fail, CORRUPT=tx|rx makes the kernel's records of
-# that direction wrong (tests/fault). Sets d_tx d_rx d_err (tls_stat deltas); the shim's lines are
+# that direction wrong, ULP_ENOMEM=N fails a process's Nth TCP_ULP with ENOMEM (tests/fault). Sets d_tx d_rx d_err (tls_stat deltas); the shim's lines are
 # in $BATS_TEST_TMPDIR/shim.log.
 run_pair() {
 	local where=$1 preload log=$BATS_TEST_TMPDIR/shim.log
 	shift
 	preload=$(shim_preload)
-	[ -z "${REFUSE:-}${CORRUPT:-}" ] || preload="${preload%"$SHIM"}$ROOT/build/tests/librefuse-sockopt.so:$SHIM"
+	[ -z "${REFUSE:-}${CORRUPT:-}${ULP_ENOMEM:-}" ] || preload="${preload%"$SHIM"}$ROOT/build/tests/librefuse-sockopt.so:$SHIM"
 	local tx0 rx0 err0
 	tx0=$(tls_stat TlsTxSw) rx0=$(tls_stat TlsRxSw) err0=$(tls_stat TlsDecryptError)
 	rm -f "$log"
 	local SHIM_ENV="KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE=$log KTLS_TEST_REFUSE=${REFUSE:-}
-		KTLS_TEST_CORRUPT=${CORRUPT:-} ${SHIM_ENV:-}"
+		KTLS_TEST_CORRUPT=${CORRUPT:-} KTLS_TEST_ULP_ENOMEM=${ULP_ENOMEM:-} ${SHIM_ENV:-}"
 	APP_PRELOAD=
 	case $where in both | server) APP_PRELOAD=$preload ;; esac
 	# shellcheck disable=SC2086 # word lists
@@ -276,6 +276,21 @@ matrix() {
 			expect_user 6 "(not used)"
 		fi
 	done
+}
+
+@test "self-test: a transient failure is not cached: that connection stays in Mbed TLS, the next is offloaded" {
+	# The server's 2nd TCP_ULP is the self-test pair's (the 1st is its connection's): ENOMEM.
+	SHIM_ENV=KTLS_SHIM_SELFTEST=1 ULP_ENOMEM=2 CLIENT_ARGS="--connections 2" SERVE=2 \
+		run_pair server --tls 1.3 --suite TLS1-3-AES-128-GCM-SHA256 --up 1M --down 1M
+	if [ "$KTLS_EXPECT" = kernel ]; then
+		# Connection 1: TX could not be tested, RX tested again (and passed); connection 2: both.
+		# The kernel: 3 connection contexts and one self-test pair.
+		[ "$(grep -cF 'tx=user(kernel self-test could not run) rx=kernel' "$BATS_TEST_TMPDIR/shim.log")" -eq 1 ]
+		[ "$(grep -cF 'tx=kernel rx=kernel' "$BATS_TEST_TMPDIR/shim.log")" -eq 1 ]
+		[ "$d_tx" -eq 2 ] && [ "$d_rx" -eq 3 ] && [ "$d_err" -eq 0 ]
+	else
+		expect_user 2 "(not used)"
+	fi
 }
 
 @test "fallback: TLS 1.2 peer without the shim keeps working when only RX or TX is offloaded" {

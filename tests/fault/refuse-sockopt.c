@@ -5,11 +5,13 @@
  * direction), all others pass through.
  * KTLS_TEST_CORRUPT=tx|rx installs every TLS_TX (or TLS_RX) with the low bit of rec_seq flipped
  * (the last byte of every crypto_info): the kernel then seals (opens) each record with a wrong
- * nonce or AAD, as a kernel with a broken cipher does. */
+ * nonce or AAD, as a kernel with a broken cipher does.
+ * KTLS_TEST_ULP_ENOMEM=N fails the Nth TCP_ULP of the process with ENOMEM (a transient failure). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -24,6 +26,12 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 	static int (*next)(int, int, int, const void *, socklen_t);
 	if (!next)
 		*(void **)&next = dlsym(RTLD_NEXT, "setsockopt");
+	static atomic_int ulps;
+	const char *nth = getenv("KTLS_TEST_ULP_ENOMEM");
+	if (nth && *nth && level == SOL_TCP && name == TCP_ULP && atomic_fetch_add(&ulps, 1) + 1 == atoi(nth)) {
+		errno = ENOMEM;
+		return -1;
+	}
 	const char *refuse = getenv("KTLS_TEST_REFUSE");
 	if (refuse) {
 		if (!strcmp(refuse, "ulp") && level == SOL_TCP && name == TCP_ULP) {
