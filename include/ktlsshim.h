@@ -25,7 +25,7 @@ extern "C" {
 #define KTLSSHIM_ERR_BUSY (-3)            /* Mbed TLS still holds data of that direction: retry later */
 #define KTLSSHIM_ERR_UNSUPPORTED (-4)     /* version, suite, DTLS, renegotiation, fragment length */
 #define KTLSSHIM_ERR_NO_SOCKET (-5)       /* the BIO is not a TCP socket the shim can prove */
-#define KTLSSHIM_ERR_KERNEL (-6)          /* the kernel refused (no kTLS, cipher missing) */
+#define KTLSSHIM_ERR_KERNEL (-6)          /* the kernel refused (no kTLS, cipher missing) or failed its self-test */
 #define KTLSSHIM_ERR_UNPROVEN (-7)        /* the sequence number could not be proven */
 #define KTLSSHIM_ERR_DECIDED (-8)         /* that direction already stays in user space or was exported */
 #define KTLSSHIM_ERR_BAD_INPUT (-9)

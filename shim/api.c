@@ -19,7 +19,7 @@ EXPORT const char *ktlsshim_strerror(int err)
 	case KTLSSHIM_ERR_BUSY: return "Mbed TLS still holds data of that direction; try again later";
 	case KTLSSHIM_ERR_UNSUPPORTED: return "connection not supported by kTLS (version, suite, DTLS, renegotiation, fragment length)";
 	case KTLSSHIM_ERR_NO_SOCKET: return "BIO is not a TCP socket the shim can prove";
-	case KTLSSHIM_ERR_KERNEL: return "the kernel refused (no kTLS, or cipher not available)";
+	case KTLSSHIM_ERR_KERNEL: return "the kernel refused (no kTLS, or cipher not available) or failed the self-test";
 	case KTLSSHIM_ERR_UNPROVEN: return "sequence number could not be proven";
 	case KTLSSHIM_ERR_DECIDED: return "direction already stays in user space or was exported";
 	case KTLSSHIM_ERR_BAD_INPUT: return "bad input";

@@ -111,13 +111,14 @@ void config_parse(struct shim_config *c, const char *(*get)(const char *),
 		  void (*report)(const char *line))
 {
 	*c = (struct shim_config){ .tx = true, .rx = true, .ciphers = ALL_CIPHERS,
-				   .tls12 = true, .tls13 = true, .log = LOG_ERROR,
+				   .tls12 = true, .tls13 = true, .log = LOG_ERROR, .selftest = true,
 				   .rekey_records = CONFIG_REKEY_DEFAULT };
 	const char *v;
 
 	read_bool(get, report, "KTLS_SHIM_DISABLE", &c->disable);
 	read_bool(get, report, "KTLS_SHIM_STRICT", &c->strict);
 	read_bool(get, report, "KTLS_SHIM_STATS", &c->stats);
+	read_bool(get, report, "KTLS_SHIM_SELFTEST", &c->selftest);
 
 	if ((v = get("KTLS_SHIM_DIRECTIONS")) && *v) {
 		if (!strcasecmp(v, "tx"))

@@ -15,6 +15,7 @@ struct shim_config {
 	const char *log_file;  /* KTLS_SHIM_LOG_FILE, NULL = stderr */
 	bool strict;           /* KTLS_SHIM_STRICT */
 	bool stats;            /* KTLS_SHIM_STATS */
+	bool selftest;         /* KTLS_SHIM_SELFTEST: test the kernel's records before trusting it */
 	unsigned long rekey_records; /* KTLS_SHIM_REKEY_RECORDS: TLS 1.3 TX records per key, 0 = never */
 };
 

@@ -16,6 +16,7 @@
 #include "ktls.h"
 #include "log.h"
 #include "real.h"
+#include "selftest.h"
 #include "stats.h"
 
 /* ---- context map: a fixed hash table, lock held only for lookup and insert/remove ---- */
@@ -611,9 +612,15 @@ int conn_rekey(struct conn *c, enum ktls_dir d)
 
 static void handoff_direction(struct conn *c, const struct suite_info *s, bool tx)
 {
+	/* First: does this kernel seal and open this combination right (cached per process)? */
+	const char *why = selftest_refusal(s->version, s->cipher, tx ? KTLS_DIR_TX : KTLS_DIR_RX);
+	if (why) {
+		decide(c, tx, DIR_USER, why, KTLSSHIM_ERR_KERNEL);
+		return;
+	}
 	struct ktls_params p;
 	int code;
-	const char *why = direction_params(c, s, tx, &p, &code);
+	why = direction_params(c, s, tx, &p, &code);
 	if (!why && ktls_install(c->fd, tx ? KTLS_DIR_TX : KTLS_DIR_RX, &p)) {
 		why = tx ? "kernel refused TLS_TX" : "kernel refused TLS_RX";
 		code = KTLSSHIM_ERR_KERNEL;

@@ -252,6 +252,17 @@ static int make_listener(struct sockaddr_in *addr)
 	return lfd;
 }
 
+int ktls_loopback_pair(int *a, int *b)
+{
+	struct sockaddr_in addr;
+	int lfd = make_listener(&addr);
+	if (lfd < 0)
+		return lfd;
+	int rc = make_pair(lfd, &addr, a, b);
+	close(lfd);
+	return rc;
+}
+
 /* Rekey (kernel >= 6.14): a second TLS_TX on a TLS 1.3 socket; older kernels say EBUSY. Only
  * that EBUSY is the kernel's answer: any other failure is -errno (unknown). */
 static int rekey_on(int lfd, const struct sockaddr_in *addr)

@@ -49,6 +49,8 @@ struct ktls_caps {
 	int ulp_errno;                   /* errno of the refused ULP, else 0 */
 };
 int ktls_probe(struct ktls_caps *caps);
+/* A connected loopback TCP pair (close-on-exec) for the probes and the self-test. 0 or -errno. */
+int ktls_loopback_pair(int *a, int *b);
 /* Only the rekey part of the probe, on its own loopback pair: 1 yes, 0 no (the kernel's EBUSY),
  * or -errno when it could not tell (no socket, no loopback, a refused ULP): unknown, not no. */
 int ktls_probe_rekey(void);

@@ -17,6 +17,7 @@ static __typeof__(mbedtls_cipher_init) *cipher_init_fn;
 static __typeof__(mbedtls_cipher_setup) *cipher_setup_fn;
 static __typeof__(mbedtls_cipher_setkey) *cipher_setkey_fn;
 static __typeof__(mbedtls_cipher_auth_decrypt_ext) *auth_decrypt_fn;
+static __typeof__(mbedtls_cipher_auth_encrypt_ext) *auth_encrypt_fn;
 static __typeof__(mbedtls_cipher_free) *cipher_free_fn;
 
 static int tls_prf(int prf_type, const unsigned char *secret, size_t secret_len, const char *label,
@@ -48,24 +49,43 @@ static mbedtls_cipher_type_t cipher_type(enum kcipher c)
 
 #define TAG_LEN 16
 
-static int aead_open(enum kcipher c, const unsigned char *key, size_t key_len,
-		     const unsigned char nonce[KEYS_IV_LEN], const unsigned char *aad, size_t aad_len,
-		     const unsigned char *in, size_t in_len, unsigned char *out)
+/* One AEAD operation on a record body with a 12-byte nonce and a 16-byte tag: decrypt (in is
+ * ciphertext || tag, out gets in_len - 16 bytes) or encrypt (out gets in_len + 16 bytes). */
+static int aead(mbedtls_operation_t op, enum kcipher c, const unsigned char *key, size_t key_len,
+		const unsigned char nonce[KEYS_IV_LEN], const unsigned char *aad, size_t aad_len,
+		const unsigned char *in, size_t in_len, unsigned char *out)
 {
 	const mbedtls_cipher_info_t *info = cipher_info_fn(cipher_type(c));
-	if (!info || in_len < TAG_LEN)
+	if (!info || (op == MBEDTLS_DECRYPT && in_len < TAG_LEN))
 		return MBEDTLS_ERR_CIPHER_BAD_INPUT_DATA;
 	mbedtls_cipher_context_t ctx;
 	size_t out_len = 0;
 	cipher_init_fn(&ctx);
 	int ret = cipher_setup_fn(&ctx, info);
 	if (!ret)
-		ret = cipher_setkey_fn(&ctx, key, (int)(key_len * 8), MBEDTLS_DECRYPT);
-	if (!ret)
+		ret = cipher_setkey_fn(&ctx, key, (int)(key_len * 8), op);
+	if (!ret && op == MBEDTLS_DECRYPT)
 		ret = auth_decrypt_fn(&ctx, nonce, KEYS_IV_LEN, aad, aad_len, in, in_len, out, in_len,
 				      &out_len, TAG_LEN);
+	else if (!ret)
+		ret = auth_encrypt_fn(&ctx, nonce, KEYS_IV_LEN, aad, aad_len, in, in_len, out,
+				      in_len + TAG_LEN, &out_len, TAG_LEN);
 	cipher_free_fn(&ctx); /* wipes the key schedule */
 	return ret;
+}
+
+static int aead_open(enum kcipher c, const unsigned char *key, size_t key_len,
+		     const unsigned char nonce[KEYS_IV_LEN], const unsigned char *aad, size_t aad_len,
+		     const unsigned char *in, size_t in_len, unsigned char *out)
+{
+	return aead(MBEDTLS_DECRYPT, c, key, key_len, nonce, aad, aad_len, in, in_len, out);
+}
+
+static int aead_seal(enum kcipher c, const unsigned char *key, size_t key_len,
+		     const unsigned char nonce[KEYS_IV_LEN], const unsigned char *aad, size_t aad_len,
+		     const unsigned char *in, size_t in_len, unsigned char *out)
+{
+	return aead(MBEDTLS_ENCRYPT, c, key, key_len, nonce, aad, aad_len, in, in_len, out);
 }
 
 static const char *bind(void *(*lookup)(const char *name));
@@ -76,6 +96,7 @@ struct mbed_adapter mbed_adapter_36 = {
 	.tls_prf = tls_prf,
 	.hkdf_expand = hkdf_expand,
 	.aead_open = aead_open,
+	.aead_seal = aead_seal,
 };
 
 static const char *bind(void *(*lookup)(const char *name))
@@ -95,6 +116,7 @@ static const char *bind(void *(*lookup)(const char *name))
 		S(cipher_setup_fn, "mbedtls_cipher_setup"),
 		S(cipher_setkey_fn, "mbedtls_cipher_setkey"),
 		S(auth_decrypt_fn, "mbedtls_cipher_auth_decrypt_ext"),
+		S(auth_encrypt_fn, "mbedtls_cipher_auth_encrypt_ext"),
 		S(cipher_free_fn, "mbedtls_cipher_free"),
 	};
 #undef S

@@ -78,6 +78,10 @@ struct mbed_adapter {
 	int (*aead_open)(enum kcipher c, const unsigned char *key, size_t key_len,
 			 const unsigned char nonce[KEYS_IV_LEN], const unsigned char *aad, size_t aad_len,
 			 const unsigned char *in, size_t in_len, unsigned char *out);
+	/* The reverse, for the kernel self-test: out gets in_len bytes of ciphertext, then the tag. */
+	int (*aead_seal)(enum kcipher c, const unsigned char *key, size_t key_len,
+			 const unsigned char nonce[KEYS_IV_LEN], const unsigned char *aad, size_t aad_len,
+			 const unsigned char *in, size_t in_len, unsigned char *out);
 };
 
 /* One per supported ABI (shim/mbed36.c). */

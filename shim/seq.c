@@ -113,60 +113,92 @@ static void put_be64(unsigned char out[8], uint64_t v)
 		out[i] = (unsigned char)v;
 }
 
-/* True when the record authenticates under key k as record number seq (RFC 8446 5.2-5.3, RFC 5288,
- * RFC 7905). This is the proof that our key and our count agree with what Mbed TLS did. */
-bool seq_record_opens(const struct suite_info *s, const struct traffic_keys *k, uint64_t seq,
-		      const unsigned char *rec, size_t rec_len)
+/* The AEAD nonce and additional data of record number seq (RFC 8446 5.2-5.3, RFC 5288, RFC 7905).
+ * hdr: the record header; body_len: the record body's length; TLS 1.2 GCM/CCM takes its explicit
+ * nonce from the first 8 bytes of body. *skip: bytes of body before the AEAD input. False when the
+ * body is too short to be a record. */
+static bool record_nonce_aad(const struct suite_info *s, const struct traffic_keys *k, uint64_t seq,
+			     const unsigned char *hdr, const unsigned char *body, size_t body_len,
+			     unsigned char nonce[KEYS_IV_LEN], unsigned char aad[13], size_t *aad_len,
+			     size_t *skip)
 {
-	if (rec_len < REC_HDR_LEN)
-		return false;
-	const unsigned char *hdr = rec, *body = rec + REC_HDR_LEN;
-	size_t body_len = rec_len - REC_HDR_LEN;
-	unsigned char nonce[KEYS_IV_LEN], aad[13], seq_be[8];
-	size_t aad_len;
-	const unsigned char *in = body;
-	size_t in_len = body_len;
+	unsigned char seq_be[8];
 	bool explicit_nonce = s->version == 0x0303 && s->cipher != KCIPHER_CHACHA20_POLY1305;
-
+	*skip = explicit_nonce ? EXPLICIT_NONCE_LEN : 0;
+	if (body_len < *skip + TAG_LEN)
+		return false;
 	put_be64(seq_be, seq);
+	memcpy(nonce, k->iv, KEYS_IV_LEN);
 	if (explicit_nonce) {
-		if (body_len < EXPLICIT_NONCE_LEN + TAG_LEN)
-			return false;
-		memcpy(nonce, k->iv, 4);
 		memcpy(nonce + 4, body, EXPLICIT_NONCE_LEN);
-		in += EXPLICIT_NONCE_LEN;
-		in_len -= EXPLICIT_NONCE_LEN;
 	} else {
-		if (body_len < TAG_LEN)
-			return false;
-		memcpy(nonce, k->iv, KEYS_IV_LEN);
 		for (int i = 0; i < 8; i++)
 			nonce[4 + i] ^= seq_be[i];
 	}
 	if (s->version == 0x0304) {
 		memcpy(aad, hdr, REC_HDR_LEN);
-		aad_len = REC_HDR_LEN;
+		*aad_len = REC_HDR_LEN;
 	} else {
-		size_t plain_len = in_len - TAG_LEN;
+		size_t plain_len = body_len - *skip - TAG_LEN;
 		memcpy(aad, seq_be, 8);
 		memcpy(aad + 8, hdr, 3);
 		aad[11] = (unsigned char)(plain_len >> 8);
 		aad[12] = (unsigned char)plain_len;
-		aad_len = 13;
+		*aad_len = 13;
 	}
+	return true;
+}
 
+/* True when the record authenticates under key k as record number seq. This is the proof that
+ * our key and our count agree with what Mbed TLS did. */
+bool seq_record_opens(const struct suite_info *s, const struct traffic_keys *k, uint64_t seq,
+		      const unsigned char *rec, size_t rec_len)
+{
+	unsigned char nonce[KEYS_IV_LEN], aad[13];
+	size_t aad_len, skip;
+	if (rec_len < REC_HDR_LEN ||
+	    !record_nonce_aad(s, k, seq, rec, rec + REC_HDR_LEN, rec_len - REC_HDR_LEN, nonce, aad,
+			      &aad_len, &skip))
+		return false;
+	const unsigned char *in = rec + REC_HDR_LEN + skip;
+	size_t in_len = rec_len - REC_HDR_LEN - skip;
 	const struct mbed_adapter *mbed = real_adapter();
 	unsigned char *out = mbed ? malloc(in_len) : NULL;
-	if (!out) {
-		keys_wipe(nonce, sizeof(nonce));
-		return false;
-	}
-	bool ok = mbed->aead_open(s->cipher, k->key, k->key_len, nonce, aad, aad_len, in, in_len,
-				  out) == 0;
-	keys_wipe(nonce, sizeof(nonce)); /* the key's IV, in part */
-	keys_wipe(out, in_len);
+	bool ok = out && mbed->aead_open(s->cipher, k->key, k->key_len, nonce, aad, aad_len, in,
+					 in_len, out) == 0;
+	if (out)
+		keys_wipe(out, in_len);
 	free(out);
+	keys_wipe(nonce, sizeof(nonce)); /* the key's IV, in part */
 	return ok;
+}
+
+size_t seq_record_seal(const struct suite_info *s, const struct traffic_keys *k, uint64_t seq,
+		       unsigned char type, const unsigned char *plain, size_t plain_len,
+		       unsigned char *rec, size_t rec_cap)
+{
+	size_t skip = s->version == 0x0303 && s->cipher != KCIPHER_CHACHA20_POLY1305 ? EXPLICIT_NONCE_LEN : 0;
+	size_t body_len = skip + plain_len + TAG_LEN;
+	if (body_len > 0xffff || rec_cap < REC_HDR_LEN + body_len)
+		return 0;
+	rec[0] = type;
+	rec[1] = 3;
+	rec[2] = 3;
+	rec[3] = (unsigned char)(body_len >> 8);
+	rec[4] = (unsigned char)body_len;
+	/* TLS 1.2 GCM/CCM: the explicit nonce is the sequence number, as Mbed TLS and the kernel do. */
+	if (skip)
+		put_be64(rec + REC_HDR_LEN, seq);
+	unsigned char nonce[KEYS_IV_LEN], aad[13];
+	size_t aad_len;
+	const struct mbed_adapter *mbed = real_adapter();
+	bool ok = mbed &&
+		  record_nonce_aad(s, k, seq, rec, rec + REC_HDR_LEN, body_len, nonce, aad, &aad_len,
+				   &skip) &&
+		  mbed->aead_seal(s->cipher, k->key, k->key_len, nonce, aad, aad_len, plain, plain_len,
+				  rec + REC_HDR_LEN + skip) == 0;
+	keys_wipe(nonce, sizeof(nonce));
+	return ok ? REC_HDR_LEN + body_len : 0;
 }
 
 static bool record_opens(const struct suite_info *s, const struct traffic_keys *k, uint64_t seq,

@@ -61,5 +61,11 @@ const char *seq_result_str(enum seq_result r);
 /* True when the whole record (header + body) authenticates under k as record number seq. */
 bool seq_record_opens(const struct suite_info *s, const struct traffic_keys *k, uint64_t seq,
 		      const unsigned char *rec, size_t rec_len);
+/* The other way (the kernel self-test's known answers): seals plain as record number seq of outer
+ * type `type` into rec (TLS 1.3 callers append the inner content type to plain). The record's
+ * length, or 0 when it does not fit rec_cap or Mbed TLS fails. */
+size_t seq_record_seal(const struct suite_info *s, const struct traffic_keys *k, uint64_t seq,
+		       unsigned char type, const unsigned char *plain, size_t plain_len,
+		       unsigned char *rec, size_t rec_cap);
 
 #endif

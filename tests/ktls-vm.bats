@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # tools/ktls-vm (the User-Mode Linux runner) and build/tools/ktls-probe, on the default kernel (6.1)
-# and on --kernel latest (build/uml-latest). Each VM boot costs ~2-4 s, so the checks share boots
+# on --kernel latest (build/uml-latest) and --kernel 5.10 (build/uml-5.10). Each VM boot costs ~2-4 s, so the checks share boots
 # where they can.
 
 bats_require_minimum_version 1.5.0
@@ -10,7 +10,8 @@ setup_file() {
 	[ -x build/tools/ktls-probe ] || make -s build/tools/ktls-probe >&2
 	# Fetch the latest kernel up front so no test sees its one progress line on stderr (if this
 	# fails, only the --kernel latest tests fail, each with ktls-vm's own line).
-	tools/fetch-uml-latest >&2 || true
+	tools/fetch-uml latest >&2 || true
+	tools/fetch-uml 5.10 >&2 || true
 	# Exercise the VM even on a host whose kernel has kTLS.
 	export KTLS_VM_FORCE=1
 }
@@ -61,6 +62,7 @@ host_has_ktls() {
 		    assert set(d[v]) == {"aes-gcm-128", "aes-gcm-256", "aes-ccm-128", "chacha20-poly1305"}, d[v]
 		    for c, dirs in d[v].items():
 		        assert dirs == {"tx": True, "rx": True}, (v, c, dirs)
+		        assert d["selftest"][v][c] == {"tx": "passed", "rx": "passed"}, (v, c, d["selftest"])
 		assert d["rekey"] in (True, False), d
 	EOF
 }
@@ -139,6 +141,7 @@ host_has_ktls() {
 		for v in ("tls12", "tls13"):
 		    for c, dirs in d[v].items():
 		        assert dirs == {"tx": True, "rx": True}, (v, c, dirs)
+		        assert d["selftest"][v][c] == {"tx": "passed", "rx": "passed"}, (v, c, d["selftest"])
 		assert d["rekey"] is True, d
 	EOF
 	run tools/ktls-vm --kernel latest build/tools/ktls-probe
@@ -154,12 +157,33 @@ host_has_ktls() {
 	[[ "$output" == *"TLS 1.3 rekey: no (EBUSY)"* ]]
 }
 
+@test "probe in the VM --kernel 5.10: no ChaCha in kTLS, TLS 1.3 AES-CCM fails the self-test" {
+	run --separate-stderr tools/ktls-vm --kernel 5.10 build/tools/ktls-probe --json
+	echo "$output" "$stderr"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	python3 - "$output" <<-'EOF'
+		import json, sys
+		d = json.loads(sys.argv[1])
+		assert d["kernel"].startswith("5.10."), d
+		assert d["ulp"] is True and d["rekey"] is False, d
+		for v in ("tls12", "tls13"):
+		    for c, dirs in d[v].items():
+		        chacha = c == "chacha20-poly1305"
+		        assert dirs == {"tx": not chacha, "rx": not chacha}, (v, c, dirs)
+		        want = "refused" if chacha else "failed" if (v, c) == ("tls13", "aes-ccm-128") else "passed"
+		        assert d["selftest"][v][c] == {"tx": want, "rx": want}, (v, c, d["selftest"])
+	EOF
+	run tools/ktls-vm --kernel 5.10 build/tools/ktls-probe
+	[[ "$output" == *"TLS 1.3  AES-CCM-128        yes yes failed   failed"* ]]
+}
+
 @test "VM: a bad --kernel exits 2 with a usage line; KTLS_VM_KERNEL overrides --kernel" {
 	run --separate-stderr tools/ktls-vm --kernel 5.4 true
 	echo "$stderr"
 	[ "$status" -eq 2 ]
 	[ -z "$output" ]
-	[[ "$stderr" == *"usage: tools/ktls-vm [--kernel 6.1|latest]"* ]]
+	[[ "$stderr" == *"usage: tools/ktls-vm [--kernel 6.1|latest|5.10]"* ]]
 	run --separate-stderr tools/ktls-vm --kernel
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == "usage: "* ]]

@@ -18,6 +18,10 @@ SHIM=${SHIM:-build/libktlsshim.so}
 [[ $SHIM = /* ]] || SHIM=$ROOT/$SHIM
 CERTS=$ROOT/build/certs
 SHIM_MODES=${SHIM_MODES:-plain shim}
+# The shim's kernel self-test installs keys on a loopback pair of its own, once per process: the
+# kernel's TlsTxSw/TlsRxSw count those too. The suites that count a connection's contexts exactly
+# run without it; tests/offload.bats turns it on (KTLS_SHIM_SELFTEST=1) and counts them.
+export KTLS_SHIM_SELFTEST=${KTLS_SHIM_SELFTEST:-0}
 APP_TIMEOUT=${APP_TIMEOUT:-60}
 APP_PRELOAD=           # set by each_mode: what the apps get as LD_PRELOAD ('' = nothing)
 _BG_PIDS=()            # servers and peers to end in lib_teardown

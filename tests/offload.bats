@@ -23,16 +23,19 @@ teardown() { lib_teardown; }
 
 # run_pair WHERE ARGS...: the stand-in server and client with ARGS each (plus $SERVER_ARGS and
 # $CLIENT_ARGS); WHERE says which ends get the shim (with $SHIM_ENV): both, server, client or
-# none. REFUSE=ulp|tx|rx makes that setsockopt fail (tests/fault). Sets d_tx d_rx d_err (tls_stat deltas); the shim's lines are in $BATS_TEST_TMPDIR/shim.log.
+# none. REFUSE=ulp|tx|rx makes that setsockopt fail, CORRUPT=tx|rx makes the kernel's records of
+# that direction wrong, ULP_ENOMEM=N fails a process's Nth TCP_ULP with ENOMEM (tests/fault). Sets d_tx d_rx d_err (tls_stat deltas); the shim's lines are
+# in $BATS_TEST_TMPDIR/shim.log.
 run_pair() {
 	local where=$1 preload log=$BATS_TEST_TMPDIR/shim.log
 	shift
 	preload=$(shim_preload)
-	[ -z "${REFUSE:-}" ] || preload="${preload%"$SHIM"}$ROOT/build/tests/librefuse-sockopt.so:$SHIM"
+	[ -z "${REFUSE:-}${CORRUPT:-}${ULP_ENOMEM:-}" ] || preload="${preload%"$SHIM"}$ROOT/build/tests/librefuse-sockopt.so:$SHIM"
 	local tx0 rx0 err0
 	tx0=$(tls_stat TlsTxSw) rx0=$(tls_stat TlsRxSw) err0=$(tls_stat TlsDecryptError)
 	rm -f "$log"
-	local SHIM_ENV="KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE=$log KTLS_TEST_REFUSE=${REFUSE:-} ${SHIM_ENV:-}"
+	local SHIM_ENV="KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE=$log KTLS_TEST_REFUSE=${REFUSE:-}
+		KTLS_TEST_CORRUPT=${CORRUPT:-} KTLS_TEST_ULP_ENOMEM=${ULP_ENOMEM:-} ${SHIM_ENV:-}"
 	APP_PRELOAD=
 	case $where in both | server) APP_PRELOAD=$preload ;; esac
 	# shellcheck disable=SC2086 # word lists
@@ -76,16 +79,50 @@ expect_user() {
 	[ "$(grep -cF "tx=user($why) rx=user($why)" "$BATS_TEST_TMPDIR/shim.log")" -eq "$1" ]
 }
 
-# Every placement of the shim for one suite: both ends, server only, client only.
+# expect_dirs N TX RX [ST ERR]: N shimmed connections logged tx=TX rx=RX ("kernel" or
+# "user(why)"); TlsTxSw and TlsRxSw moved for the kernel-owned directions plus ST contexts of the
+# shim's self-test, TlsDecryptError by ERR (default 0: a self-test that saw a wrong record counts
+# one there).
+expect_dirs() {
+	local n=$1 tx=$2 rx=$3 st=${4:-0} err=${5:-0}
+	local want_tx=$(($([ "$tx" = kernel ] && echo "$n" || echo 0) + st))
+	local want_rx=$(($([ "$rx" = kernel ] && echo "$n" || echo 0) + st))
+	if [ "$d_tx" -ne "$want_tx" ] || [ "$d_rx" -ne "$want_rx" ] || [ "$d_err" -ne "$err" ]; then
+		echo "# expected TlsTxSw +$want_tx TlsRxSw +$want_rx TlsDecryptError +$err, got +$d_tx +$d_rx +$d_err"
+		sed 's/^/#   /' "$BATS_TEST_TMPDIR/shim.log" 2>/dev/null
+		return 1
+	fi
+	[ "$(grep -cF "tx=$tx rx=$rx" "$BATS_TEST_TMPDIR/shim.log")" -eq "$n" ]
+}
+
+# suite_outcome SUITE: what this kernel does with SUITE, as "TX|RX|ST|ERR" for expect_dirs, per
+# process with one connection (the self-test installs on its own pair: ST contexts, ERR decrypt
+# errors). 5.10 (tools/ktls-vm --kernel 5.10) has no ChaCha20-Poly1305 in kTLS (nothing installs),
+# and its TLS 1.3 AES-CCM produces wrong records: the self-test's RX sees a bad record.
+suite_outcome() {
+	if [ "$KTLS_EXPECT" != kernel ]; then
+		echo "user(kernel has no kTLS)|user(kernel has no kTLS)|0|0"
+		return
+	fi
+	case $(uname -r),$1 in
+	5.10.*,*CHACHA20*) echo "user(kernel refused TLS_TX)|user(kernel refused TLS_RX)|0|0" ;;
+	5.10.*,TLS1-3-AES-128-CCM-*) echo "user(kernel self-test failed)|user(kernel self-test failed)|1|1" ;;
+	*) echo "kernel|kernel|1|0" ;;
+	esac
+}
+
+# Every placement of the shim for one suite, with the kernel self-test on: both ends, server only,
+# client only; byte-exact (the apps check the stream) whether the kernel carries the records or the
+# shim kept them in Mbed TLS.
 matrix() {
-	local tls=$1 suite=$2
-	run_pair both --tls "$tls" --suite "$suite" --up "$BIG" --down "$BIG"
-	grep -q "suite=$suite" "$CLIENT_LOG"
-	expect_offload 2
-	run_pair server --tls "$tls" --suite "$suite" --up "$BIG" --down "$BIG"
-	expect_offload 1
-	run_pair client --tls "$tls" --suite "$suite" --up "$BIG" --down "$BIG"
-	expect_offload 1
+	local tls=$1 suite=$2 where n tx rx st err
+	IFS='|' read -r tx rx st err <<<"$(suite_outcome "$suite")"
+	for where in both server client; do
+		n=$([ "$where" = both ] && echo 2 || echo 1)
+		SHIM_ENV=KTLS_SHIM_SELFTEST=1 run_pair "$where" --tls "$tls" --suite "$suite" --up "$BIG" --down "$BIG"
+		grep -q "suite=$suite" "$CLIENT_LOG"
+		expect_dirs "$n" "$tx" "$rx" $((n * st)) $((n * err))
+	done
 }
 
 @test "TLS 1.3 AES-128-GCM: shim on both, server, client" { matrix 1.3 TLS1-3-AES-128-GCM-SHA256; }
@@ -96,6 +133,18 @@ matrix() {
 @test "TLS 1.2 AES-256-GCM: shim on both, server, client" { matrix 1.2 TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384; }
 @test "TLS 1.2 CHACHA20-POLY1305: shim on both, server, client" { matrix 1.2 TLS-ECDHE-RSA-WITH-CHACHA20-POLY1305-SHA256; }
 @test "TLS 1.2 AES-128-CCM: shim on both, server, client" { matrix 1.2 TLS-ECDHE-ECDSA-WITH-AES-128-CCM; }
+
+@test "default suites (Mbed TLS's first choice): offloaded, or a clean fallback with the reason" {
+	local tls suite tx rx st err
+	for tls in 1.3 1.2; do
+		SHIM_ENV=KTLS_SHIM_SELFTEST=1 run_pair both --tls "$tls" --up 1M --down 1M
+		suite=$(sed -n 's/^CONN 0 .* suite=\([^ ]*\) .*/\1/p' "$CLIENT_LOG")
+		# 5.10 has no ChaCha20-Poly1305 in kTLS: make sure that is what was tried there.
+		case $KTLS_EXPECT,$(uname -r) in kernel,5.10.*) [[ $suite == *CHACHA20* ]] ;; esac
+		IFS='|' read -r tx rx st err <<<"$(suite_outcome "$suite")"
+		expect_dirs 2 "$tx" "$rx" $((2 * st)) $((2 * err))
+	done
+}
 
 @test "TLS 1.3 tickets 0, 1, 3 and resumption" {
 	for n in 0 1 3; do
@@ -191,7 +240,7 @@ matrix() {
 
 @test "fallback: TLS_RX refused keeps TX in the kernel, TLS_TX refused keeps RX" {
 	for dir in rx tx; do
-		REFUSE=$dir run_pair both --tls 1.3 --up 4M --down 4M
+		REFUSE=$dir run_pair both --tls 1.3 --suite TLS1-3-AES-128-GCM-SHA256 --up 4M --down 4M
 		[ "$d_err" -eq 0 ]
 		if [ "$KTLS_EXPECT" = kernel ]; then
 			if [ "$dir" = rx ]; then
@@ -205,6 +254,43 @@ matrix() {
 			expect_user 2 "(not used)"
 		fi
 	done
+}
+
+@test "self-test: a kernel whose TX (then RX) records are wrong keeps that direction in Mbed TLS" {
+	local dir
+	for dir in tx rx; do
+		SHIM_ENV=KTLS_SHIM_SELFTEST=1 CORRUPT=$dir CLIENT_ARGS="--connections 3" SERVE=3 \
+			run_pair both --tls 1.3 --suite TLS1-3-AES-128-GCM-SHA256 --up 1M --down 1M
+		if [ "$KTLS_EXPECT" = kernel ]; then
+			# 3 connections, 2 processes: one self-test pair each (its RX, when wrong, counts
+			# a decrypt error).
+			if [ "$dir" = tx ]; then
+				expect_dirs 6 "user(kernel self-test failed)" kernel 2 0
+			else
+				expect_dirs 6 kernel "user(kernel self-test failed)" 2 2
+			fi
+			# Once per process (server and client), whatever the number of connections.
+			[ "$(grep -c "kernel self-test failed: TLS 1.3 AES-128-GCM ${dir^^}:" \
+				"$BATS_TEST_TMPDIR/shim.log")" -eq 2 ]
+		else
+			expect_user 6 "(not used)"
+		fi
+	done
+}
+
+@test "self-test: a transient failure is not cached: that connection stays in Mbed TLS, the next is offloaded" {
+	# The server's 2nd TCP_ULP is the self-test pair's (the 1st is its connection's): ENOMEM.
+	SHIM_ENV=KTLS_SHIM_SELFTEST=1 ULP_ENOMEM=2 CLIENT_ARGS="--connections 2" SERVE=2 \
+		run_pair server --tls 1.3 --suite TLS1-3-AES-128-GCM-SHA256 --up 1M --down 1M
+	if [ "$KTLS_EXPECT" = kernel ]; then
+		# Connection 1: TX could not be tested, RX tested again (and passed); connection 2: both.
+		# The kernel: 3 connection contexts and one self-test pair.
+		[ "$(grep -cF 'tx=user(kernel self-test could not run) rx=kernel' "$BATS_TEST_TMPDIR/shim.log")" -eq 1 ]
+		[ "$(grep -cF 'tx=kernel rx=kernel' "$BATS_TEST_TMPDIR/shim.log")" -eq 1 ]
+		[ "$d_tx" -eq 2 ] && [ "$d_rx" -eq 3 ] && [ "$d_err" -eq 0 ]
+	else
+		expect_user 2 "(not used)"
+	fi
 }
 
 @test "fallback: TLS 1.2 peer without the shim keeps working when only RX or TX is offloaded" {

@@ -1,4 +1,5 @@
-/* ktls-probe: what this kernel can offload to kTLS (TLS 1.2/1.3 x cipher x TX/RX, and TLS 1.3 rekey).
+/* ktls-probe: what this kernel can offload to kTLS (TLS 1.2/1.3 x cipher x TX/RX, and TLS 1.3 rekey),
+ * and the shim's self-test verdict for each (does the kernel seal and open records right?).
  * Exit 0 when anything can be offloaded, 1 when nothing, 2 on usage or probe errors. */
 #include <errno.h>
 #include <stdio.h>
@@ -6,6 +7,7 @@
 #include <sys/utsname.h>
 
 #include "ktls.h"
+#include "selftest.h"
 
 static const struct {
 	enum kcipher c;
@@ -23,8 +25,10 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: ktls-probe [--json]\n"
 		   "Probes on loopback TCP sockets which kTLS versions, ciphers and directions this\n"
-		   "kernel accepts. --json prints one JSON object. Exit 0 when anything can be\n"
-		   "offloaded, 1 when nothing.\n");
+		   "kernel accepts, and the shim's self-test of each (records sealed and opened by\n"
+		   "the kernel against Mbed TLS; \"failed\" means the shim keeps it in user space).\n"
+		   "--json prints one JSON object. Exit 0 when anything can be offloaded, 1 when\n"
+		   "nothing.\n");
 }
 
 static void json_string(const char *s)
@@ -81,6 +85,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* The self-test's verdicts: [tls12/tls13][cipher index][tx/rx]. */
+	const char *verdict[2][NCIPHERS][2];
+	for (int v = 0; v < 2; v++)
+		for (size_t i = 0; i < NCIPHERS; i++)
+			for (int d = 0; d < 2; d++)
+				verdict[v][i][d] = selftest_verdict_str(
+					caps.ulp ? selftest_check(v ? 0x0304 : 0x0303, ciphers[i].c, (enum ktls_dir)d)
+						 : SELFTEST_UNAVAILABLE);
+
 	int any = 0;
 	for (int v = 0; v < 2; v++)
 		for (size_t i = 0; i < NCIPHERS; i++)
@@ -99,6 +112,15 @@ int main(int argc, char **argv)
 			}
 			printf("}");
 		}
+		printf(",\"selftest\":{");
+		for (int v = 0; v < 2; v++) {
+			printf("%s\"%s\":{", v ? "," : "", v ? "tls13" : "tls12");
+			for (size_t i = 0; i < NCIPHERS; i++)
+				printf("%s\"%s\":{\"tx\":\"%s\",\"rx\":\"%s\"}", i ? "," : "", ciphers[i].key,
+				       verdict[v][i][KTLS_DIR_TX], verdict[v][i][KTLS_DIR_RX]);
+			printf("}");
+		}
+		printf("}");
 		printf(",\"rekey\":%s}\n", caps.rekey > 0 ? "true" : caps.rekey == 0 ? "false" : "null");
 	} else {
 		printf("kernel: %s\n", release);
@@ -106,12 +128,14 @@ int main(int argc, char **argv)
 			printf("ULP tls: yes\n");
 		else
 			printf("ULP tls: no (%s)\n", ulp_reason(caps.ulp_errno));
-		printf("\n%-8s %-18s %-3s %-3s\n", "version", "cipher", "TX", "RX");
+		printf("\n%-8s %-18s %-3s %-3s %-8s %-8s\n", "version", "cipher", "TX", "RX", "test-TX",
+		       "test-RX");
 		for (int v = 0; v < 2; v++)
 			for (size_t i = 0; i < NCIPHERS; i++) {
 				const bool *d = caps.can[v][ciphers[i].c];
-				printf("%-8s %-18s %-3s %-3s\n", v ? "TLS 1.3" : "TLS 1.2", ciphers[i].label,
-				       d[KTLS_DIR_TX] ? "yes" : "no", d[KTLS_DIR_RX] ? "yes" : "no");
+				printf("%-8s %-18s %-3s %-3s %-8s %-8s\n", v ? "TLS 1.3" : "TLS 1.2",
+				       ciphers[i].label, d[KTLS_DIR_TX] ? "yes" : "no", d[KTLS_DIR_RX] ? "yes" : "no",
+				       verdict[v][i][KTLS_DIR_TX], verdict[v][i][KTLS_DIR_RX]);
 			}
 		printf("\nTLS 1.3 rekey: %s\n", caps.rekey > 0 ? "yes" : caps.rekey == 0 ? "no (EBUSY)" : "unknown");
 	}

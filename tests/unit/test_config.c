@@ -20,11 +20,11 @@
 #define CHACHA BIT(KCIPHER_CHACHA20_POLY1305)
 #define ALL (GCM128 | GCM256 | CCM128 | CHACHA)
 
-/* The nine documented variables, in the order of README's table. */
+/* The ten documented variables, in the order of README's table. */
 static const char *const vars[] = {
 	"KTLS_SHIM_DISABLE", "KTLS_SHIM_DIRECTIONS", "KTLS_SHIM_CIPHERS", "KTLS_SHIM_VERSIONS",
 	"KTLS_SHIM_LOG",     "KTLS_SHIM_LOG_FILE",   "KTLS_SHIM_STRICT",  "KTLS_SHIM_STATS",
-	"KTLS_SHIM_REKEY_RECORDS",
+	"KTLS_SHIM_REKEY_RECORDS", "KTLS_SHIM_SELFTEST",
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -97,7 +97,7 @@ static struct shim_config defaults(void)
 	return (struct shim_config){ .disable = false, .tx = true, .rx = true, .ciphers = ALL,
 				     .tls12 = true, .tls13 = true, .log = LOG_ERROR,
 				     .log_file = NULL, .strict = false, .stats = false,
-				     .rekey_records = 16777216 };
+				     .rekey_records = 16777216, .selftest = true };
 }
 
 /* Prints every field that differs; true when none does. */
@@ -118,6 +118,7 @@ static bool same_config(const struct shim_config *got, const struct shim_config 
 	FIELD(log, "%d", int)
 	FIELD(strict, "%d", int)
 	FIELD(stats, "%d", int)
+	FIELD(selftest, "%d", int)
 	FIELD(rekey_records, "%lu", unsigned long)
 #undef FIELD
 	const char *g = got->log_file, *w = want->log_file;
@@ -153,6 +154,7 @@ static void want_line(char *buf, size_t n, const char *var, const char *value)
 		{ "KTLS_SHIM_DISABLE", "0 or 1", "0" },
 		{ "KTLS_SHIM_STRICT", "0 or 1", "0" },
 		{ "KTLS_SHIM_STATS", "0 or 1", "0" },
+		{ "KTLS_SHIM_SELFTEST", "0 or 1", "1" },
 		{ "KTLS_SHIM_DIRECTIONS", "tx, rx or both", "both" },
 		{ "KTLS_SHIM_CIPHERS",
 		  "a comma list of AES-128-GCM, AES-256-GCM, AES-128-CCM, CHACHA20-POLY1305", "all four" },
@@ -199,6 +201,7 @@ static void e_none(struct shim_config *c) { (void)c; }
 static void e_disable(struct shim_config *c) { c->disable = true; }
 static void e_strict(struct shim_config *c) { c->strict = true; }
 static void e_stats(struct shim_config *c) { c->stats = true; }
+static void e_no_selftest(struct shim_config *c) { c->selftest = false; }
 static void e_tx_only(struct shim_config *c) { c->rx = false; }
 static void e_rx_only(struct shim_config *c) { c->tx = false; }
 static void e_gcm128(struct shim_config *c) { c->ciphers = GCM128; }
@@ -251,6 +254,9 @@ static const struct valid_case valid_cases[] = {
 	{ "KTLS_SHIM_STATS=no", e_none },
 	{ "KTLS_SHIM_STATS=False", e_none },
 	{ "KTLS_SHIM_STATS=off", e_none },
+	{ "KTLS_SHIM_SELFTEST=0", e_no_selftest },
+	{ "KTLS_SHIM_SELFTEST=off", e_no_selftest },
+	{ "KTLS_SHIM_SELFTEST=1", e_none },
 	/* directions, any case */
 	{ "KTLS_SHIM_DIRECTIONS=both", e_none },
 	{ "KTLS_SHIM_DIRECTIONS=BOTH", e_none },
@@ -318,6 +324,7 @@ static const char *const bad_cases[][2] = {
 	{ "KTLS_SHIM_STATS", "n" },
 	{ "KTLS_SHIM_STATS", "enabled" },
 	{ "KTLS_SHIM_STATS", "00" },
+	{ "KTLS_SHIM_SELFTEST", "skip" },
 	/* directions */
 	{ "KTLS_SHIM_DIRECTIONS", "none" },
 	{ "KTLS_SHIM_DIRECTIONS", "tx,rx" },
@@ -366,7 +373,7 @@ static const char *const bad_cases[][2] = {
 /* Checks outside the tables, counted here for the plan. */
 #define NOTHER 9
 
-/* No variable set: the documented defaults, no report, and the parser asked for exactly the nine
+/* No variable set: the documented defaults, no report, and the parser asked for exactly the ten
  * documented variables (each at least once, nothing else). */
 static void test_defaults(void)
 {
@@ -395,7 +402,7 @@ static void test_defaults(void)
 		show_reports();
 	tap_ok(same && names_ok && nreports == 0,
 	       "no variable set: defaults (both directions, all four ciphers, 1.2 and 1.3, log error "
-	       "to stderr, not disabled, not strict, no stats), nothing reported, only the 9 variables read");
+	       "to stderr, not disabled, not strict, no stats), nothing reported, only the 10 variables read");
 }
 
 /* An empty value is the same as an unset variable: for each variable alone, then all at once. */
@@ -416,11 +423,11 @@ static void test_empty(void)
 	}
 	struct shim_config got = parse_env(all, NVARS), want = defaults();
 	if (!same_config(&got, &want) || nreports) {
-		tap_diag("  all nine empty: not the same as unset");
+		tap_diag("  all ten empty: not the same as unset");
 		show_reports();
 		ok = false;
 	}
-	tap_ok(ok, "an empty value is the same as unset, for each of the 9 variables and all at once");
+	tap_ok(ok, "an empty value is the same as unset, for each of the 10 variables and all at once");
 }
 
 /* Every variable set to a non-default valid value at once: each one takes effect. */
@@ -430,19 +437,20 @@ static void test_all_valid_together(void)
 			      "KTLS_SHIM_CIPHERS=aes-256-gcm,chacha20-poly1305",
 			      "KTLS_SHIM_VERSIONS=1.3",	    "KTLS_SHIM_LOG=debug",
 			      "KTLS_SHIM_LOG_FILE=/tmp/x.log", "KTLS_SHIM_STRICT=1",
-			      "KTLS_SHIM_STATS=1",	    "KTLS_SHIM_REKEY_RECORDS=1000" };
-	struct shim_config got = parse_env(all, 9);
+			      "KTLS_SHIM_STATS=1",	    "KTLS_SHIM_REKEY_RECORDS=1000",
+			      "KTLS_SHIM_SELFTEST=0" };
+	struct shim_config got = parse_env(all, 10);
 	struct shim_config want = { .disable = true, .tx = false, .rx = true,
 				    .ciphers = GCM256 | CHACHA, .tls12 = false, .tls13 = true,
 				    .log = LOG_DEBUG, .log_file = "/tmp/x.log", .strict = true,
-				    .stats = true, .rekey_records = 1000 };
+				    .stats = true, .rekey_records = 1000, .selftest = false };
 	bool same = same_config(&got, &want);
 	if (nreports)
 		show_reports();
-	tap_ok(same && nreports == 0, "all nine variables set at once: each takes effect, nothing reported");
+	tap_ok(same && nreports == 0, "all ten variables set at once: each takes effect, nothing reported");
 }
 
-/* Every variable bad at once: one line per variable (eight: LOG_FILE takes any value), each
+/* Every variable bad at once: one line per variable (nine: LOG_FILE takes any value), each
  * naming its own variable and value, and every setting at its default. */
 static void test_all_bad_together(void)
 {
@@ -451,6 +459,7 @@ static void test_all_bad_together(void)
 		"KTLS_SHIM_CIPHERS=DES",	   "KTLS_SHIM_VERSIONS=2.0",
 		"KTLS_SHIM_LOG=loud",		   "KTLS_SHIM_STRICT=very",
 		"KTLS_SHIM_STATS=please",	   "KTLS_SHIM_REKEY_RECORDS=lots",
+		"KTLS_SHIM_SELFTEST=sometimes",
 	};
 	const int n = (int)(sizeof(all) / sizeof(all[0]));
 	struct shim_config got = parse_env(all, n), want = defaults();

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The kernel self-test: kTLS against Mbed TLS on a loopback pair, socket A with TX and RX in the
+ * kernel and its peer B raw. TX: A sends two records through the kernel, B reads the ciphertext,
+ * which must equal Mbed TLS's seal of the same bytes and open in user space. RX: B sends two
+ * records Mbed TLS sealed, A must read the same plaintext through the kernel. */
+#include "selftest.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "record.h"
+#include "seq.h"
+
+/* Every byte nonzero, so a nonce or AAD built from the sequence number wrongly shows (at 0 the
+ * nonce is the bare IV and hides such bugs); the second record checks the increment. */
+#define TEST_SEQ 0x0102030405060708ULL
+#define IO_TIMEOUT_S 2
+#define NREC 2
+#define MAX_PLAIN 300
+#define REC_ROOM (REC_HDR_LEN + 8 + MAX_PLAIN + 1 + 16)
+static const size_t plain_len[NREC] = { MAX_PLAIN, 1 }; /* many AES blocks, then less than one */
+
+/* [tls12=0/tls13=1][kcipher][tx/rx]: 0 unknown, else verdict + 1. */
+static atomic_int verdicts[2][KCIPHER_CHACHA20_POLY1305 + 1][2];
+static atomic_bool logged[2][KCIPHER_CHACHA20_POLY1305 + 1][2];
+
+/* Fixed test keys, different per direction (a kernel that mixed them up would show); never a
+ * connection's. */
+static void test_keys(const struct suite_info *s, enum ktls_dir d, struct traffic_keys *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->key_len = keys_key_len(s->cipher);
+	k->iv_len = keys_fixed_iv_len(s->cipher, s->version);
+	for (size_t i = 0; i < sizeof(k->key); i++)
+		k->key[i] = (unsigned char)(0x11 * (d + 1) + 7 * i);
+	for (size_t i = 0; i < sizeof(k->iv); i++)
+		k->iv[i] = (unsigned char)(0xa5 ^ (0x3c * d) ^ (13 * i));
+}
+
+static void test_plain(int r, unsigned char *out)
+{
+	for (size_t i = 0; i < plain_len[r]; i++)
+		out[i] = (unsigned char)(31 * i + 7 + 101 * r);
+}
+
+/* Both records as Mbed TLS seals them under k, concatenated; their lengths in len[]. The total, or
+ * 0. TLS 1.3 appends the inner content type, as the kernel does. */
+static size_t known_answer(const struct suite_info *s, const struct traffic_keys *k,
+			   unsigned char *out, size_t len[NREC])
+{
+	unsigned char plain[MAX_PLAIN + 1];
+	size_t total = 0;
+	for (int r = 0; r < NREC; r++) {
+		test_plain(r, plain);
+		size_t n = plain_len[r];
+		if (s->version == 0x0304)
+			plain[n++] = REC_APPDATA;
+		len[r] = seq_record_seal(s, k, TEST_SEQ + (uint64_t)r, REC_APPDATA, plain, n, out + total,
+					 REC_ROOM);
+		if (!len[r])
+			return 0;
+		total += len[r];
+	}
+	return total;
+}
+
+/* Reads up to n bytes (the socket's receive timeout bounds each wait). The count read; *err: 0
+ * or the errno that stopped it (0 with a short count: end of stream). */
+static size_t read_upto(int fd, unsigned char *buf, size_t n, int *err)
+{
+	size_t got = 0;
+	*err = 0;
+	while (got < n) {
+		ssize_t r = recv(fd, buf + got, n - got, 0);
+		if (r > 0) {
+			got += (size_t)r;
+		} else if (r < 0 && errno == EINTR) {
+			continue;
+		} else {
+			*err = r < 0 ? errno : 0;
+			break;
+		}
+	}
+	return got;
+}
+
+static enum selftest_verdict test_tx(int a, int b, const struct suite_info *s,
+				     const struct traffic_keys *k)
+{
+	unsigned char want[NREC * REC_ROOM], got[NREC * REC_ROOM], plain[MAX_PLAIN];
+	size_t len[NREC], total = known_answer(s, k, want, len);
+	if (!total)
+		return SELFTEST_UNAVAILABLE;
+	for (int r = 0; r < NREC; r++) {
+		test_plain(r, plain);
+		if (send(a, plain, plain_len[r], MSG_NOSIGNAL) != (ssize_t)plain_len[r])
+			return SELFTEST_UNAVAILABLE;
+	}
+	int err;
+	size_t n = read_upto(b, got, total, &err);
+	if (memcmp(got, want, n) != 0)
+		return SELFTEST_WRONG;
+	if (n < total)
+		return SELFTEST_UNAVAILABLE;
+	/* Equal to Mbed TLS's seal; also opened by the code that proves real connections. */
+	for (size_t r = 0, off = 0; r < NREC; off += len[r++])
+		if (!seq_record_opens(s, k, TEST_SEQ + r, got + off, len[r]))
+			return SELFTEST_WRONG;
+	return SELFTEST_PASSED;
+}
+
+static enum selftest_verdict test_rx(int a, int b, const struct suite_info *s,
+				     const struct traffic_keys *k)
+{
+	unsigned char sealed[NREC * REC_ROOM], want[NREC * MAX_PLAIN], got[NREC * MAX_PLAIN];
+	size_t len[NREC], total = known_answer(s, k, sealed, len), plain_total = 0;
+	if (!total || send(b, sealed, total, MSG_NOSIGNAL) != (ssize_t)total)
+		return SELFTEST_UNAVAILABLE;
+	for (int r = 0; r < NREC; r++) {
+		test_plain(r, want + plain_total);
+		plain_total += plain_len[r];
+	}
+	int err;
+	size_t n = read_upto(a, got, plain_total, &err);
+	/* EBADMSG: the kernel could not open a record Mbed TLS sealed. */
+	if (err == EBADMSG || memcmp(got, want, n) != 0)
+		return SELFTEST_WRONG;
+	return n == plain_total ? SELFTEST_PASSED : SELFTEST_UNAVAILABLE;
+}
+
+static enum selftest_verdict refused(int neg_errno)
+{
+	int e = -neg_errno;
+	return e == EINVAL || e == EOPNOTSUPP || e == ENOPROTOOPT ? SELFTEST_REFUSED : SELFTEST_UNAVAILABLE;
+}
+
+/* Both directions of (version, cipher) on one loopback pair. */
+static void run(const struct suite_info *s, enum selftest_verdict out[2])
+{
+	static const struct timeval timeout = { .tv_sec = IO_TIMEOUT_S };
+	int a, b;
+	out[KTLS_DIR_TX] = out[KTLS_DIR_RX] = SELFTEST_UNAVAILABLE;
+	if (ktls_loopback_pair(&a, &b) != 0)
+		return;
+	bool ready = true;
+	for (int i = 0; i < 2; i++) {
+		int fd = i ? b : a;
+		ready = ready && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) == 0 &&
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout)) == 0;
+	}
+	if (ready && ktls_attach_ulp(a) == 0) {
+		struct traffic_keys k[2];
+		int e[2];
+		for (int d = 0; d < 2; d++) {
+			test_keys(s, (enum ktls_dir)d, &k[d]);
+			struct ktls_params p = { .version = s->version, .cipher = s->cipher, .keys = k[d],
+						 .seq = TEST_SEQ };
+			e[d] = ktls_install(a, (enum ktls_dir)d, &p);
+		}
+		out[KTLS_DIR_TX] = e[KTLS_DIR_TX] ? refused(e[KTLS_DIR_TX]) : test_tx(a, b, s, &k[KTLS_DIR_TX]);
+		out[KTLS_DIR_RX] = e[KTLS_DIR_RX] ? refused(e[KTLS_DIR_RX]) : test_rx(a, b, s, &k[KTLS_DIR_RX]);
+	}
+	close(a);
+	close(b);
+}
+
+enum selftest_verdict selftest_check(uint16_t version, enum kcipher c, enum ktls_dir d)
+{
+	if ((version != 0x0303 && version != 0x0304) || c <= KCIPHER_NONE ||
+	    c > KCIPHER_CHACHA20_POLY1305 || (d != KTLS_DIR_TX && d != KTLS_DIR_RX))
+		return SELFTEST_REFUSED;
+	atomic_int *slot = verdicts[version == 0x0304][c];
+	int cached = atomic_load(&slot[d]);
+	if (cached)
+		return (enum selftest_verdict)(cached - 1);
+
+	int saved = errno;
+	const struct suite_info s = { .version = version, .cipher = c };
+	enum selftest_verdict out[2];
+	run(&s, out);
+	errno = saved;
+	for (int i = 0; i < 2; i++) {
+		int none = 0;
+		if (out[i] == SELFTEST_WRONG)
+			atomic_store(&slot[i], SELFTEST_WRONG + 1); /* wins over a racing PASSED */
+		else if (out[i] != SELFTEST_UNAVAILABLE)
+			atomic_compare_exchange_strong(&slot[i], &none, (int)out[i] + 1);
+	}
+	cached = atomic_load(&slot[d]);
+	return cached ? (enum selftest_verdict)(cached - 1) : out[d];
+}
+
+const char *selftest_verdict_str(enum selftest_verdict v)
+{
+	switch (v) {
+	case SELFTEST_PASSED: return "passed";
+	case SELFTEST_WRONG: return "failed";
+	case SELFTEST_REFUSED: return "refused";
+	case SELFTEST_UNAVAILABLE: break;
+	}
+	return "not run";
+}
+
+const char *selftest_refusal(uint16_t version, enum kcipher c, enum ktls_dir d)
+{
+	bool tx = d == KTLS_DIR_TX;
+	if (!config_get()->selftest)
+		return NULL;
+	switch (selftest_check(version, c, d)) {
+	case SELFTEST_PASSED:
+		return NULL;
+	case SELFTEST_REFUSED:
+		return tx ? "kernel refused TLS_TX" : "kernel refused TLS_RX";
+	case SELFTEST_UNAVAILABLE:
+		log_msg(LOG_DEBUG, "kernel self-test could not run; tried again with the next connection");
+		return "kernel self-test could not run";
+	case SELFTEST_WRONG:
+		break;
+	}
+	if (!atomic_exchange(&logged[version == 0x0304][c][d], true))
+		log_msg(LOG_ERROR, "kernel self-test failed: TLS %s %s %s: this kernel's kTLS records differ "
+			"from Mbed TLS's; that combination stays in Mbed TLS in this process",
+			version == 0x0304 ? "1.3" : "1.2", keys_cipher_name(c), tx ? "TX" : "RX");
+	return "kernel self-test failed";
+}
