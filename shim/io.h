@@ -22,8 +22,10 @@ int io_read(struct conn *c, unsigned char *buf, size_t len);
 enum ctrl_verdict { CTRL_NEED_MORE = 1, CTRL_CONSUMED = 2 };
 int io_absorb_control(struct conn *c, unsigned char type, const unsigned char *p, size_t n,
 		      bool eor);
-/* Notes what io_read needs of the socket, when RX moves to the kernel. */
-void io_prepare_rx(struct conn *c);
+/* mbedtls_ssl_get_bytes_avail on kernel RX: the bytes of the record the app is in the middle of
+ * (with any later records already decrypted), 0 when it read a whole record last. No system call
+ * then. */
+size_t io_bytes_avail(struct conn *c);
 /* An alert as a control record (all or nothing). */
 int io_send_alert(struct conn *c, unsigned char level, unsigned char desc);
 void io_reset(struct io_state *io); /* forget buffered bytes, keep the buffers */
