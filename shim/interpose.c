@@ -1,4 +1,4 @@
-/* The interposed Mbed TLS symbols: the only functions the library exports besides its API.
+/* The interposed Mbed TLS symbols: with the API and fdwatch.c's libc calls, all the library exports.
  *
  * Mbed TLS calls its own exported functions through the PLT, so these wrappers also see the calls
  * it makes to itself (the implicit handshake inside read and write, alerts inside read). Each
