@@ -10,8 +10,9 @@
 /* Size of each buffer in struct io_state (a record's payload; a post-handshake message). */
 #define IO_BUFFER_LEN 16384
 
-/* mbedtls_ssl_write on kernel TX: partial counts only past one record; WANT_WRITE means the
- * bytes were taken and the same call (even with a NULL buffer) completes them, as in Mbed TLS. */
+/* mbedtls_ssl_write on kernel TX: at most one record (16 KiB) per call, as in Mbed TLS;
+ * WANT_WRITE means the bytes were taken and the same call (even with a NULL buffer) completes
+ * them, as in Mbed TLS. */
 int io_write(struct conn *c, const unsigned char *buf, size_t len);
 /* mbedtls_ssl_read on kernel RX: application data, or the error Mbed TLS gives for the record. */
 int io_read(struct conn *c, unsigned char *buf, size_t len);
