@@ -24,7 +24,7 @@ enum ctrl_verdict { CTRL_NEED_MORE = 1, CTRL_CONSUMED = 2 };
 int io_absorb_control(struct conn *c, unsigned char type, const unsigned char *p, size_t n,
 		      bool eor);
 /* mbedtls_ssl_get_bytes_avail on kernel RX: the bytes of the record the app is in the middle of
- * (with any later records already decrypted), 0 when it read a whole record last. No system call
+ * (maybe with later records already decrypted), 0 when it read a whole record last. No system call
  * then. */
 size_t io_bytes_avail(struct conn *c);
 /* An alert as a control record (all or nothing). */
