@@ -8,9 +8,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <mbedtls/net_sockets.h>
 
 #include "config.h"
+#include "fdwatch.h"
 #include "ktlsshim.h"
 #include "io.h"
 #include "ktls.h"
@@ -247,6 +249,11 @@ void conf_forget(const mbedtls_ssl_config *conf)
 bool conn_is_server(const struct conn *c)
 {
 	return conf_lookup(c->conf).endpoint == MBEDTLS_SSL_IS_SERVER;
+}
+
+uint32_t conn_read_timeout(const struct conn *c)
+{
+	return conf_lookup(c->conf).read_timeout;
 }
 
 
@@ -637,6 +644,19 @@ static void handoff_direction(struct conn *c, const struct suite_info *s, bool t
 	decide(c, tx, why ? DIR_USER : DIR_KERNEL, why, why ? code : 0);
 }
 
+/* The socket the kernel-owned directions will live on, as conn_io_socket checks it: its identity,
+ * and the descriptor's generation (read first: a close during the hand-off shows later). */
+static bool note_socket(struct conn *c)
+{
+	c->fd_gen = fdwatch_gen(c->fd);
+	struct stat st;
+	if (fstat(c->fd, &st))
+		return false;
+	c->sock_dev = st.st_dev;
+	c->sock_ino = st.st_ino;
+	return true;
+}
+
 static bool tx_is_idle(const struct conn *c)
 {
 	return !c->send_incomplete && !c->write_pending && rec_at_boundary(&c->tx.parser);
@@ -719,19 +739,12 @@ void conn_handoff(struct conn *c, bool want_tx, bool want_rx)
 			if (err)
 				refuse_both(c, err == -ENOENT ? "kernel has no kTLS" : "TCP_ULP tls refused",
 					    KTLSSHIM_ERR_KERNEL);
-			c->ulp = err == 0;
-			struct stat st;
-			if (c->ulp && fstat(c->fd, &st) == 0) {
-				c->sock_dev = st.st_dev;
-				c->sock_ino = st.st_ino;
-			}
+			c->ulp = err == 0 && note_socket(c);
 		}
 		if (want_tx && c->ulp && c->tx_state == DIR_UNDECIDED && tx_is_idle(c))
 			handoff_direction(c, suite, true);
 		if (want_rx && c->ulp && c->rx_state == DIR_UNDECIDED && !rx_waits_for_tickets(c) &&
 		    rx_is_idle(c)) {
-			c->read_timeout = conf_lookup(c->conf).read_timeout;
-			io_prepare_rx(c);
 			handoff_direction(c, suite, false);
 		}
 	}
@@ -777,23 +790,39 @@ int conn_send_alert(struct conn *c, unsigned char level, unsigned char desc)
 	return real.send_alert_message(c->ssl, level, desc);
 }
 
+/* Whether fd is the kernel-TLS socket set up at the hand-off: the same socket (st_dev/st_ino),
+ * TLS ULP attached. Notes the descriptor's generation, read before the checks. */
+static bool is_our_socket(struct conn *c, int fd)
+{
+	unsigned gen = fdwatch_gen(fd);
+	struct stat st;
+	char ulp[16] = "";
+	socklen_t l = sizeof(ulp) - 1;
+	if (fd < 0 || fstat(fd, &st) || st.st_dev != c->sock_dev || st.st_ino != c->sock_ino ||
+	    getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &l) || strcmp(ulp, "tls"))
+		return false;
+	c->fd_gen = gen;
+	return true;
+}
+
 int conn_io_socket(struct conn *c)
 {
 	const mbedtls_net_context *net = c->app_bio;
-	if (!c->bio_moved && net->fd == c->fd)
+	/* The hot path: the BIO names the same number, and nothing closed or replaced it since. */
+	if (!c->bio_moved && net->fd == c->fd && fdwatch_gen(c->fd) == c->fd_gen)
 		return 0;
 	/* The app freed its socket (mbedtls_net_free sets -1): Mbed TLS's own answer. */
 	if (c->app_send == real.net_send && net && net->fd < 0)
 		return MBEDTLS_ERR_NET_INVALID_CONTEXT;
-	/* Another descriptor, or a BIO set after the hand-off: the same socket is followed. */
+	/* Another descriptor, a BIO set after the hand-off, or a number closed or replaced since: the
+	 * same socket is followed; anything else gets nothing, above all no plaintext. */
 	int fd = bio_fd(c);
-	struct stat st;
-	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == c->sock_dev && st.st_ino == c->sock_ino) {
+	if (is_our_socket(c, fd)) {
 		c->fd = fd;
 		c->bio_moved = false;
 		return 0;
 	}
-	log_msg(LOG_ERROR, "fd=%d: the application moved the connection to another socket or BIO; "
-		"the kernel keeps its records on the old socket", c->fd);
+	log_msg(LOG_ERROR, "fd=%d: the application moved the connection to another socket or BIO, or "
+		"closed its socket; the kernel keeps its records on the old socket", c->fd);
 	return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 }

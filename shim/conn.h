@@ -5,7 +5,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <mbedtls/ssl.h>
 
 #include "keys.h"
@@ -30,6 +29,7 @@ struct io_state {
 	unsigned char *ctrl;
 	size_t ctrl_len;
 	unsigned char ctrl_type;
+	bool rx_partial; /* the last data read ended inside a record: the kernel holds the rest */
 };
 
 struct conn {
@@ -69,6 +69,7 @@ struct conn {
 	 * the application's BIO names another descriptor; bio_moved: set_bio was called since. */
 	dev_t sock_dev;
 	ino_t sock_ino;
+	unsigned fd_gen; /* fdwatch_gen(fd) when the socket was last proven */
 	bool bio_moved;
 	bool strict_failed; /* KTLS_SHIM_STRICT refused a connection that stayed in user space */
 	bool manual;        /* ktlsshim_set_manual: only the API hands this context off */
@@ -87,9 +88,6 @@ struct conn {
 	 * KeyUpdate both ways), so no (key, sequence) pair is ever installed twice. */
 	bool forked;
 	unsigned tx_forks; /* fork() calls in this process before TX moved to the kernel */
-	uint32_t read_timeout; /* ms, copied from the config when RX moves to the kernel */
-	bool nonblocking;      /* the socket's O_NONBLOCK then */
-	struct timeval app_rcvtimeo; /* the socket's own SO_RCVTIMEO then, restored after each read */
 	struct io_state io;
 };
 
@@ -108,6 +106,8 @@ void conf_note_read_timeout(const mbedtls_ssl_config *conf, uint32_t ms);
 void conf_note_signal_tickets(const mbedtls_ssl_config *conf, int enabled);
 void conf_forget(const mbedtls_ssl_config *conf);
 bool conn_is_server(const struct conn *c);
+/* The config's read timeout (ms, 0 = none) now: Mbed TLS reads it at every call. */
+uint32_t conn_read_timeout(const struct conn *c);
 
 /* The shim's BIO and export-keys callbacks around the application's. */
 void conn_set_bio(struct conn *c, void *bio, mbedtls_ssl_send_t *s, mbedtls_ssl_recv_t *r,
@@ -141,7 +141,9 @@ size_t conn_debug_count(const void *bytes, size_t len);
  * another descriptor of the same socket, e.g. after dup + set_bio), else the error the call
  * returns: MBEDTLS_ERR_NET_INVALID_CONTEXT once the app freed its socket (what
  * mbedtls_net_send/recv say), MBEDTLS_ERR_SSL_BAD_INPUT_DATA when it moved the connection to
- * another socket or BIO (the kernel's record state cannot follow). One compare on the hot path. */
+ * another socket or BIO, or the number now names another socket (the kernel's record state cannot
+ * follow). Two compares on the hot path; a system call only after the number was closed or
+ * replaced (fdwatch.h), to prove the socket again (identity and TLS ULP). */
 int conn_io_socket(struct conn *c);
 /* Sends an alert on whichever side owns TX. */
 int conn_send_alert(struct conn *c, unsigned char level, unsigned char desc);

@@ -1,9 +1,11 @@
-/* The interposed Mbed TLS symbols: the only functions the library exports besides its API.
+/* The interposed Mbed TLS symbols: with the API and fdwatch.c's libc calls, all the library exports.
  *
  * Mbed TLS calls its own exported functions through the PLT, so these wrappers also see the calls
- * it makes to itself (the implicit handshake inside read and write, alerts inside read). A
- * thread-local depth tells the application's own calls (depth 0) from those: a direction moves to
- * the kernel only at depth 0, never in the middle of a library call. */
+ * it makes to itself (the implicit handshake inside read and write, alerts inside read). Each
+ * thread keeps the contexts it is inside a real Mbed TLS call on: a call on one of those is Mbed
+ * TLS's own, a call on any other context is the application's, even from inside a callback (TLS
+ * inside TLS: the inner connection's BIO reads and writes the outer one). A direction moves to
+ * the kernel only at the top level of ITS context, never in the middle of a library call on it. */
 #include <mbedtls/ssl.h>
 
 #include "config.h"
@@ -13,7 +15,22 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-static __thread int depth;
+/* The innermost real call on this thread; each frame lives on the stack of its wrapper. */
+struct frame {
+	const mbedtls_ssl_context *ssl;
+	const struct frame *up;
+};
+static __thread const struct frame *inside;
+
+/* Whether this thread is inside a real Mbed TLS call on ssl (the chain is as long as the
+ * nesting: one or two frames). */
+static bool in_call(const mbedtls_ssl_context *ssl)
+{
+	for (const struct frame *f = inside; f; f = f->up)
+		if (f->ssl == ssl)
+			return true;
+	return false;
+}
 
 /* The context's state when the shim is active for it, else NULL (pure pass-through). */
 static struct conn *active(const mbedtls_ssl_context *ssl)
@@ -32,13 +49,21 @@ static struct conn *active_or_new(mbedtls_ssl_context *ssl)
 	return c || !real_one_copy() ? c : conn_get(ssl);
 }
 
-#define NESTED(call) (depth++, __extension__({ __auto_type r_ = (call); depth--; r_; }))
+/* A real call on ssl, known as such to the wrappers it reaches. */
+#define NESTED(ssl_, call)                                                  \
+	__extension__({                                                     \
+		struct frame f_ = { (ssl_), inside };                       \
+		inside = &f_;                                               \
+		__auto_type r_ = (call);                                    \
+		inside = f_.up;                                             \
+		r_;                                                         \
+	})
 
 /* Runs the handshake the way mbedtls_ssl_read/write would, so that the hand-off can happen
  * before the first record of data, at top level. */
 static int finish_handshake(struct conn *c)
 {
-	int ret = NESTED(real.handshake(c->ssl));
+	int ret = NESTED(c->ssl, real.handshake(c->ssl));
 	if (ret == 0) {
 		conn_handshake_done(c);
 		conn_try_handoff(c);
@@ -111,10 +136,10 @@ EXPORT int mbedtls_ssl_handshake(mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
 	if (!c)
-		return NESTED(real.handshake(ssl));
-	if (depth > 0) {
+		return NESTED(ssl, real.handshake(ssl));
+	if (in_call(ssl)) {
 		/* Inside read/write: the library goes on with the records itself. */
-		int ret = NESTED(real.handshake(ssl));
+		int ret = NESTED(ssl, real.handshake(ssl));
 		if (ret == 0)
 			conn_handshake_done(c);
 		return ret;
@@ -125,18 +150,18 @@ EXPORT int mbedtls_ssl_handshake(mbedtls_ssl_context *ssl)
 EXPORT int mbedtls_ssl_handshake_step(mbedtls_ssl_context *ssl)
 {
 	real_resolve();
-	return NESTED(real.handshake_step(ssl));
+	return NESTED(ssl, real.handshake_step(ssl));
 }
 
 EXPORT int mbedtls_ssl_read(mbedtls_ssl_context *ssl, unsigned char *buf, size_t len)
 {
-	struct conn *c = depth == 0 ? active(ssl) : NULL;
+	struct conn *c = in_call(ssl) ? NULL : active(ssl);
 	if (c) {
 		int route = route_call(c, false);
 		if (route != SERVE_MBEDTLS)
 			return route == SERVE_KERNEL ? io_read(c, buf, len) : route;
 	}
-	int ret = NESTED(real.read(ssl, buf, len));
+	int ret = NESTED(ssl, real.read(ssl, buf, len));
 	if (c) {
 		c->write_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE;
 		c->user_data_read |= ret > 0;
@@ -146,13 +171,13 @@ EXPORT int mbedtls_ssl_read(mbedtls_ssl_context *ssl, unsigned char *buf, size_t
 
 EXPORT int mbedtls_ssl_write(mbedtls_ssl_context *ssl, const unsigned char *buf, size_t len)
 {
-	struct conn *c = depth == 0 ? active(ssl) : NULL;
+	struct conn *c = in_call(ssl) ? NULL : active(ssl);
 	if (c) {
 		int route = route_call(c, true);
 		if (route != SERVE_MBEDTLS)
 			return route == SERVE_KERNEL ? io_write(c, buf, len) : route;
 	}
-	int ret = NESTED(real.write(ssl, buf, len));
+	int ret = NESTED(ssl, real.write(ssl, buf, len));
 	if (c)
 		c->write_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE;
 	return ret;
@@ -163,8 +188,8 @@ EXPORT int mbedtls_ssl_close_notify(mbedtls_ssl_context *ssl)
 	struct conn *c = active(ssl);
 	if (c && c->tx_state == DIR_KERNEL)
 		return io_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_WARNING, MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY);
-	int ret = NESTED(real.close_notify(ssl));
-	if (c && depth == 0)
+	int ret = NESTED(ssl, real.close_notify(ssl));
+	if (c && !in_call(ssl))
 		c->write_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE;
 	return ret;
 }
@@ -175,24 +200,24 @@ EXPORT int mbedtls_ssl_send_alert_message(mbedtls_ssl_context *ssl, unsigned cha
 	struct conn *c = active(ssl);
 	if (c && c->tx_state == DIR_KERNEL)
 		return io_send_alert(c, level, message);
-	return NESTED(real.send_alert_message(ssl, level, message));
+	return NESTED(ssl, real.send_alert_message(ssl, level, message));
 }
 
 EXPORT size_t mbedtls_ssl_get_bytes_avail(const mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
-	return c && c->rx_state == DIR_KERNEL ? 0 : real.get_bytes_avail(ssl);
+	return c && c->rx_state == DIR_KERNEL ? io_bytes_avail(c) : real.get_bytes_avail(ssl);
 }
 
 EXPORT int mbedtls_ssl_check_pending(const mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
-	return c && c->rx_state == DIR_KERNEL ? 0 : real.check_pending(ssl);
+	return c && c->rx_state == DIR_KERNEL ? io_bytes_avail(c) > 0 : real.check_pending(ssl);
 }
 
 EXPORT int mbedtls_ssl_session_reset(mbedtls_ssl_context *ssl)
 {
-	int ret = NESTED(real.session_reset(ssl));
+	int ret = NESTED(ssl, real.session_reset(ssl));
 	struct conn *c = active(ssl);
 	if (c)
 		conn_reset(c);
@@ -211,7 +236,7 @@ EXPORT int mbedtls_ssl_renegotiate(mbedtls_ssl_context *ssl)
 	struct conn *c = active(ssl);
 	if (c && (c->tx_state == DIR_KERNEL || c->rx_state == DIR_KERNEL))
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA; /* the kernel cannot give the records back */
-	return NESTED(real.renegotiate(ssl));
+	return NESTED(ssl, real.renegotiate(ssl));
 }
 
 EXPORT void mbedtls_ssl_config_init(mbedtls_ssl_config *conf)

@@ -1,8 +1,8 @@
 #include "io.h"
 
+#include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "recv.h"
 
 #ifndef SOL_TLS
 #define SOL_TLS 282
@@ -157,11 +158,12 @@ int io_write(struct conn *c, const unsigned char *buf, size_t len)
 	if (ret && ret != MBEDTLS_ERR_SSL_WANT_WRITE)
 		return ret;
 	if (!ret) {
-		/* No more records under this key than the setting allows: a long write stops at the
-		 * limit (at least one record: a partial count is fine past one record). */
-		uint64_t left = records_left(c);
-		if (left && left <= SIZE_MAX / RECORD_PAYLOAD && len > left * RECORD_PAYLOAD)
-			len = (size_t)left * RECORD_PAYLOAD;
+		/* One record per call, as Mbed TLS writes: an app that reads between its writes keeps
+		 * doing so, instead of blocking in one long send while its peer does the same; and
+		 * the KeyUpdate check comes before each record. The kernel's record holds 16 384 bytes
+		 * (Mbed TLS's TLS 1.3 record one less: matching it would cut 16 KiB writes in two). */
+		if (len > RECORD_PAYLOAD)
+			len = RECORD_PAYLOAD;
 		ssize_t n = send(c->fd, buf, len, 0);
 		if (n < 0 && send_error(errno) != MBEDTLS_ERR_SSL_WANT_WRITE)
 			return send_error(errno);
@@ -196,66 +198,6 @@ int io_send_alert(struct conn *c, unsigned char level, unsigned char desc)
 }
 
 /* ---- RX ---- */
-
-static int recv_error(int err)
-{
-	switch (err) {
-	case EAGAIN:
-#if EWOULDBLOCK != EAGAIN
-	case EWOULDBLOCK:
-#endif
-	case EINTR:
-		return MBEDTLS_ERR_SSL_WANT_READ;
-	case EPIPE:
-	case ECONNRESET:
-		return MBEDTLS_ERR_NET_CONN_RESET;
-	case EBADMSG:
-		return MBEDTLS_ERR_SSL_INVALID_MAC;
-	case EMSGSIZE:
-		/* A header announcing more than a record may hold: Mbed TLS's own word for it is
-		 * "more data than fits" (BAD_INPUT_DATA). */
-		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
-	case EINVAL:
-		return MBEDTLS_ERR_SSL_INVALID_RECORD;
-	case EKEYEXPIRED:
-		/* Decryption paused at a KeyUpdate no new key followed (6.14+): Mbed TLS's word for
-		 * a KeyUpdate. */
-		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
-	default:
-		return MBEDTLS_ERR_NET_RECV_FAILED;
-	}
-}
-
-/* One recvmsg: returns bytes read (0 = EOF), the record type and whether they end the record
- * (the kernel's MSG_EOR: a buffer shorter than the record leaves the rest for the next read), or
- * an Mbed TLS error. With timeout_ms, a blocking socket waits at most that long for a whole
- * record. */
-static int recv_record(struct conn *c, unsigned char *buf, size_t len, unsigned char *type,
-		       bool *eor, uint32_t timeout_ms)
-{
-	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-	if (timeout_ms) {
-		struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
-		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	}
-	ssize_t n = recvmsg(c->fd, &msg, 0);
-	int err = errno;
-	if (timeout_ms)
-		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &c->app_rcvtimeo, sizeof(c->app_rcvtimeo));
-	if (n < 0)
-		return timeout_ms && (err == EAGAIN || err == EWOULDBLOCK) ? MBEDTLS_ERR_SSL_TIMEOUT
-									   : recv_error(err);
-	*type = MBEDTLS_SSL_MSG_APPLICATION_DATA;
-	*eor = (msg.msg_flags & MSG_EOR) != 0;
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	if (cm && cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
-		*type = *CMSG_DATA(cm);
-	return (int)n;
-}
-
 
 static int fatal(struct conn *c, unsigned char desc, int ret)
 {
@@ -310,6 +252,26 @@ static int incomplete(struct conn *c, bool key_update, bool eor)
 	return CTRL_NEED_MORE;
 }
 
+/* Mbed TLS tells the app's debug callback (level 3) that it ignores a ticket; so does the shim,
+ * through the same function: exported by libmbedtls, declared in its internal headers only,
+ * absent without MBEDTLS_DEBUG_C (then nothing is said, as by Mbed TLS). */
+typedef void debug_print_fn(const mbedtls_ssl_context *, int, const char *, int, const char *, ...);
+
+static void ticket_ignored(struct conn *c)
+{
+	static _Atomic(debug_print_fn *) print;
+	static atomic_bool looked;
+	if (!atomic_load(&looked)) {
+		atomic_store(&print, (debug_print_fn *)dlsym(RTLD_DEFAULT, "mbedtls_debug_print_msg"));
+		atomic_store(&looked, true);
+	}
+	debug_print_fn *f = atomic_load(&print);
+	if (f)
+		f(c->ssl, 3, __FILE__, __LINE__,
+		  "NewSessionTicket received after the hand-off: ignored, the app did not ask for tickets");
+	log_msg(LOG_DEBUG, "fd=%d: NewSessionTicket ignored (the app did not ask for tickets)", c->fd);
+}
+
 /* What Mbed TLS does with one post-handshake message in io->ctrl (eor: its bytes end a record):
  * an Mbed TLS error, or CTRL_CONSUMED (dropped or answered; read on), or CTRL_NEED_MORE
  * (incomplete). */
@@ -345,8 +307,10 @@ static int handle_control(struct conn *c, size_t *used, bool eor)
 	bool server = conn_is_server(c);
 	if (c->version == 0x0304) {
 		/* Tickets are dropped as Mbed TLS does when the app did not ask for them. */
-		if (!server && m[0] == MBEDTLS_SSL_HS_NEW_SESSION_TICKET)
+		if (!server && m[0] == MBEDTLS_SSL_HS_NEW_SESSION_TICKET) {
+			ticket_ignored(c);
 			return CTRL_CONSUMED;
+		}
 		if (m[0] == HS_KEY_UPDATE)
 			return key_update_received(c, m, eor && io->ctrl_len == *used);
 		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
@@ -391,34 +355,6 @@ int io_absorb_control(struct conn *c, unsigned char type, const unsigned char *p
 	}
 }
 
-void io_prepare_rx(struct conn *c)
-{
-	int fl = fcntl(c->fd, F_GETFL);
-	c->nonblocking = fl >= 0 && (fl & O_NONBLOCK);
-	socklen_t l = sizeof(c->app_rcvtimeo);
-	if (getsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &c->app_rcvtimeo, &l))
-		c->app_rcvtimeo = (struct timeval){ 0 };
-}
-
-/* The read timeout of an app with a recv_timeout callback, as Mbed TLS applies it: the wait for
- * the next record. poll() wakes on part of a record, so a blocking socket gets the timeout on
- * the recvmsg itself (returned as the timeout to give it); a non-blocking one polls first. */
-static int read_timeout(struct conn *c, uint32_t *timeout_ms)
-{
-	*timeout_ms = 0;
-	if (!c->app_recv_timeout || c->read_timeout == 0)
-		return 0;
-	if (!c->nonblocking) {
-		*timeout_ms = c->read_timeout;
-		return 0;
-	}
-	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-	int r = poll(&pfd, 1, (int)c->read_timeout);
-	if (r == 0)
-		return MBEDTLS_ERR_SSL_TIMEOUT;
-	return r < 0 ? recv_error(errno) : 0;
-}
-
 int io_read(struct conn *c, unsigned char *buf, size_t len)
 {
 	struct io_state *io = &c->io;
@@ -428,27 +364,29 @@ int io_read(struct conn *c, unsigned char *buf, size_t len)
 	if (len == 0)
 		return 0;
 	for (;;) {
-		uint32_t timeout_ms;
-		int ret = read_timeout(c, &timeout_ms);
-		if (ret)
-			return ret;
-		unsigned char type;
-		bool eor;
+		unsigned char type = 0;
+		bool eor = false;
+		ssize_t n;
+		int ret;
 		if (io->ctrl_len) {
 			/* Finish the message a small read cut: straight into the control buffer. */
-			ret = recv_record(c, io->ctrl + io->ctrl_len, CTRL_MAX - io->ctrl_len, &type,
-					  &eor, timeout_ms);
-			if (ret <= 0)
-				return ret; /* EOF is 0, as Mbed TLS reports it */
-			ret = io_absorb_control(c, type, io->ctrl + io->ctrl_len, (size_t)ret, eor);
+			n = recv_waiting(c, io->ctrl + io->ctrl_len, CTRL_MAX - io->ctrl_len, &type, &eor);
+			if (n <= 0)
+				return n ? recv_failed(c, n) : 0; /* EOF is 0, as Mbed TLS reports it */
+			ret = io_absorb_control(c, type, io->ctrl + io->ctrl_len, (size_t)n, eor);
 		} else {
-			ret = recv_record(c, buf, len, &type, &eor, timeout_ms);
+			n = recv_waiting(c, buf, len, &type, &eor);
+			ret = n < 0 ? recv_failed(c, n) : (int)n;
 			if (ret == MBEDTLS_ERR_SSL_INVALID_MAC)
 				conn_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
 						MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC);
-			if (ret < 0 || type == MBEDTLS_SSL_MSG_APPLICATION_DATA)
-				return ret; /* data, EOF (0, as Mbed TLS reports it) or an error */
-			ret = io_absorb_control(c, type, buf, (size_t)ret, eor);
+			if (ret <= 0)
+				return ret; /* EOF (0, as Mbed TLS reports it) or an error */
+			if (type == MBEDTLS_SSL_MSG_APPLICATION_DATA) {
+				io->rx_partial = !eor;
+				return ret;
+			}
+			ret = io_absorb_control(c, type, buf, (size_t)n, eor);
 		}
 		if (ret < 0)
 			return ret;
@@ -466,11 +404,32 @@ static void wipe_buffers(struct io_state *io)
 		keys_wipe(io->ctrl, CTRL_MAX);
 }
 
+size_t io_bytes_avail(struct conn *c)
+{
+	struct io_state *io = &c->io;
+	if (!io->rx_partial || conn_io_socket(c))
+		return 0;
+	/* The rest of the record the app is reading, and maybe more records already decrypted:
+	 * peeked into the control buffer, which is empty while a data record is being read. */
+	if (!io->ctrl && !(io->ctrl = malloc(CTRL_MAX)))
+		return 0;
+	unsigned char type = 0;
+	bool eor;
+	ssize_t n = recv_record(c, io->ctrl, CTRL_MAX, MSG_PEEK | MSG_DONTWAIT, &type, &eor);
+	if (n <= 0 || type != MBEDTLS_SSL_MSG_APPLICATION_DATA) {
+		io->rx_partial = false; /* nothing of it left after all */
+		return 0;
+	}
+	explicit_bzero(io->ctrl, (size_t)n); /* plaintext the app has not read yet */
+	return (size_t)n;
+}
+
 void io_reset(struct io_state *io)
 {
 	wipe_buffers(io);
 	io->pending_len = io->pending_off = io->pending_result = 0;
 	io->ctrl_len = 0;
+	io->rx_partial = false;
 }
 
 void io_free(struct io_state *io)

@@ -4,9 +4,10 @@
  * the printed lines: an app must see exactly what plain Mbed TLS gives it.
  *
  * usage: lifecycle CERTDIR CASE [N]
- * Cases: fd-closed, fd-reused, set-bio-dup, set-bio-other (each for TLS 1.3 and 1.2, the abuse on
- * the client end and then on the server end), reset [N], free-thread [N], fork-child,
- * fork-parent, fork-alternate, fork-threads [N].
+ * Cases: fd-closed, fd-reused, set-bio-dup, set-bio-other, fd-reconnect, mode-change,
+ * partial-read, write-contract (each for TLS 1.3 and 1.2, the abuse on the client end and then on
+ * the server end), nested (TLS inside TLS, both versions), ticket, reset [N], free-thread [N],
+ * fork-child, fork-parent, fork-alternate, fork-threads [N].
  * Output: one line per step ("STEP: ok", "STEP: -0x0045", "STEP: eof", "STEP: 17 bytes"), then
  * "PASS CASE" (exit 0), or "FAIL ..." (exit 1), or "HANG in STEP" (exit 3, from a watchdog). */
 #include <errno.h>
@@ -21,16 +22,19 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
 
 #include <mbedtls/ctr_drbg.h>
+#include <mbedtls/debug.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 #include <psa/crypto.h>
 
@@ -263,12 +267,11 @@ static bool want(int ret)
 	return ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE;
 }
 
-/* Both handshakes in this thread: non-blocking sockets, stepped in turn; blocking again after. */
-static int handshake(struct pair *p)
+/* Both handshakes in this thread, stepped in turn, waiting on the descriptors cfd and sfd (the
+ * sockets under the two ends, non-blocking). */
+static int step_handshakes(struct pair *p, int cfd, int sfd)
 {
 	current_step = "handshake";
-	mbedtls_net_set_nonblock(&p->c.net);
-	mbedtls_net_set_nonblock(&p->s.net);
 	int rc = MBEDTLS_ERR_SSL_WANT_READ, rs = MBEDTLS_ERR_SSL_WANT_READ;
 	while (want(rc) || want(rs)) {
 		if (want(rc))
@@ -277,16 +280,23 @@ static int handshake(struct pair *p)
 			rs = mbedtls_ssl_handshake(&p->s.ssl);
 		if (want(rc) || want(rs)) {
 			/* Only the ends still waiting; a negative fd is ignored by poll. */
-			struct pollfd pf[2] = { { .fd = want(rc) ? p->c.net.fd : -1, .events = POLLIN },
-						{ .fd = want(rs) ? p->s.net.fd : -1, .events = POLLIN } };
+			struct pollfd pf[2] = { { .fd = want(rc) ? cfd : -1, .events = POLLIN },
+						{ .fd = want(rs) ? sfd : -1, .events = POLLIN } };
 			poll(pf, 2, 50);
 		}
 	}
+	return rc ? rc : rs;
+}
+
+/* Both handshakes in this thread: non-blocking sockets, stepped in turn; blocking again after. */
+static int handshake(struct pair *p)
+{
+	mbedtls_net_set_nonblock(&p->c.net);
+	mbedtls_net_set_nonblock(&p->s.net);
+	int ret = step_handshakes(p, p->c.net.fd, p->s.net.fd);
 	mbedtls_net_set_block(&p->c.net);
 	mbedtls_net_set_block(&p->s.net);
-	if (rc)
-		return rc;
-	return rs;
+	return ret;
 }
 
 static void pair_open(struct pair *p)
@@ -504,6 +514,183 @@ static void abuse_set_bio_other(struct pair *p, struct end *abused, struct end *
 	step("  shutdown", shutdown_pair(&p->c, &p->s));
 }
 
+/* ---- the kernel I/O path: what an app may do to an offloaded connection ------------------- */
+
+/* A plain TCP listener on 127.0.0.1 (not TLS): its port, and its descriptor in *fd. */
+static void plain_listener(mbedtls_net_context *l, char out_port[16])
+{
+	mbedtls_net_init(l);
+	int ret = mbedtls_net_bind(l, "127.0.0.1", "0", MBEDTLS_NET_PROTO_TCP);
+	if (ret)
+		die("net_bind", ret);
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	if (getsockname(l->fd, (struct sockaddr *)&sa, &len))
+		die("getsockname", -1);
+	snprintf(out_port, 16, "%u", ntohs(sa.sin_port));
+}
+
+/* The app frees its socket and connects the SAME mbedtls_net_context to another server (a plain
+ * TCP one): the number comes back. Nothing of the old connection may reach the new one in clear,
+ * and nothing the new one sends may be taken for data of the old one. */
+static void abuse_fd_reconnect(struct pair *p, struct end *abused, struct end *peer)
+{
+	(void)p;
+	mbedtls_net_context l, other;
+	char lport[16];
+	plain_listener(&l, lport);
+	int old_fd = abused->net.fd;
+	mbedtls_net_free(&abused->net);
+	int ret = mbedtls_net_connect(&abused->net, "127.0.0.1", lport, MBEDTLS_NET_PROTO_TCP);
+	if (ret)
+		die("net_connect", ret);
+	if ((ret = mbedtls_net_accept(&l, &other, NULL, 0, NULL)))
+		die("net_accept", ret);
+	printf("  fd reused: %s\n", abused->net.fd == old_fd ? "yes" : "no");
+	static const char secret[] = "SECRET-PLAINTEXT";
+	current_step = "write on the new socket";
+	step("  write", mbedtls_ssl_write(&abused->ssl, (const unsigned char *)secret, 16));
+	unsigned char got[256];
+	int n = socket_pending(other.fd) ? (int)recv(other.fd, got, sizeof(got), 0) : 0;
+	printf("  plaintext on the new connection: %s\n",
+	       n > 0 && memmem(got, (size_t)n, secret, 16) ? "yes" : "no");
+	static const char inject[] = "INJECTED-CLEARTEXT";
+	if (send(other.fd, inject, 18, 0) != 18)
+		die("send", -1);
+	current_step = "read on the new socket";
+	n = mbedtls_ssl_read(&abused->ssl, got, sizeof(got));
+	step_read("  read", n);
+	printf("  cleartext taken as data: %s\n", n > 0 && memmem(got, (size_t)n, "INJECTED", 8) ? "yes" : "no");
+	mbedtls_net_free(&other);
+	mbedtls_net_free(&l);
+	current_step = "peer read";
+	step_read("  peer read", mbedtls_ssl_read(&peer->ssl, got, sizeof(got)));
+}
+
+/* The peer sends after a delay, from another thread. */
+struct delayed {
+	struct end *from;
+	int delay_ms;
+	pthread_t t;
+};
+
+static void *delayed_send(void *arg)
+{
+	struct delayed *d = arg;
+	usleep((useconds_t)d->delay_ms * 1000);
+	write_all(d->from, (const unsigned char *)"nine byte", 9);
+	return NULL;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* One read with the app's recv_timeout callback while the peer sends 9 bytes 500 ms later. */
+static void read_delayed(struct end *abused, struct end *peer, const char *name)
+{
+	struct delayed d = { .from = peer, .delay_ms = 500 };
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_create(&d.t, NULL, delayed_send, &d);
+	unsigned char b[64];
+	int ret = mbedtls_ssl_read(&abused->ssl, b, sizeof(b)); /* Mbed TLS waits in select */
+	long ms = ms_since(&t0);
+	pthread_join(d.t, NULL);
+	step_read(name, ret);
+	printf("  waited for the data: %s\n", ms >= 400 ? "yes" : "no");
+}
+
+static void *server_handshake(void *arg)
+{
+	struct end *s = arg;
+	return (void *)(intptr_t)mbedtls_ssl_handshake(&s->ssl);
+}
+
+/* pair_open for apps whose BIO waits with a read timeout (mbedtls_net_recv_timeout, 3 s):
+ * blocking sockets, the server's handshake on a thread; the hand-off is at its end. */
+static void pair_open_timeout(struct pair *p)
+{
+	end_init(&p->c, true);
+	end_init(&p->s, false);
+	tcp_pair(&p->c.net, &p->s.net);
+	mbedtls_ssl_conf_read_timeout(&cconf, 3000);
+	mbedtls_ssl_conf_read_timeout(&sconf, 3000);
+	mbedtls_ssl_set_bio(&p->c.ssl, &p->c.net, mbedtls_net_send, NULL, mbedtls_net_recv_timeout);
+	mbedtls_ssl_set_bio(&p->s.ssl, &p->s.net, mbedtls_net_send, NULL, mbedtls_net_recv_timeout);
+	current_step = "handshake";
+	pthread_t t;
+	void *rs;
+	pthread_create(&t, NULL, server_handshake, &p->s);
+	int rc = mbedtls_ssl_handshake(&p->c.ssl);
+	pthread_join(t, &rs);
+	if (rc || rs)
+		die("handshake", rc ? rc : (int)(intptr_t)rs);
+}
+
+/* The app's BIO waits with the config's read timeout (mbedtls_net_recv_timeout); after the
+ * hand-off it sets its own SO_RCVTIMEO, and later makes the socket non-blocking. */
+static void abuse_mode_change(struct pair *p, struct end *abused, struct end *peer)
+{
+	(void)p;
+	struct timeval mine = { .tv_sec = 7 }, now;
+	socklen_t l = sizeof(now);
+	setsockopt(abused->net.fd, SOL_SOCKET, SO_RCVTIMEO, &mine, sizeof(mine));
+	current_step = "read, blocking socket";
+	read_delayed(abused, peer, "  read, blocking");
+	getsockopt(abused->net.fd, SOL_SOCKET, SO_RCVTIMEO, &now, &l);
+	printf("  the app's SO_RCVTIMEO kept: %s\n", now.tv_sec == 7 ? "yes" : "no");
+	mbedtls_net_set_nonblock(&abused->net);
+	current_step = "read, non-blocking socket";
+	read_delayed(abused, peer, "  read, non-blocking");
+	mbedtls_net_set_block(&abused->net);
+}
+
+/* Edge-triggered event loops: after part of a record, what is left is announced. */
+static void abuse_partial_read(struct pair *p, struct end *abused, struct end *peer)
+{
+	(void)p;
+	unsigned char out[1000], in[1000];
+	pattern(out, sizeof(out), 21);
+	current_step = "partial read";
+	step("  peer write", write_all(peer, out, sizeof(out)));
+	size_t got;
+	step("  read 100", read_exact(abused, in, 100, &got));
+	printf("  bytes_avail: %zu, check_pending: %d\n", mbedtls_ssl_get_bytes_avail(&abused->ssl),
+	       mbedtls_ssl_check_pending(&abused->ssl));
+	int ret = mbedtls_ssl_read(&abused->ssl, in + 100, sizeof(in) - 100);
+	step("  read the rest", ret);
+	printf("  bytes_avail: %zu, check_pending: %d\n", mbedtls_ssl_get_bytes_avail(&abused->ssl),
+	       mbedtls_ssl_check_pending(&abused->ssl));
+	printf("  bytes intact: %s\n", ret == 900 && !memcmp(in, out, sizeof(out)) ? "yes" : "no");
+	step("  exchange after", exchange(p, 3000, 22));
+}
+
+/* Mbed TLS's write contract: a zero-length write, then a write of more than a record. */
+static void abuse_write_contract(struct pair *p, struct end *abused, struct end *peer)
+{
+	static unsigned char big[40000];
+	unsigned char b[64];
+	current_step = "zero-length write";
+	step("  zero-length write", mbedtls_ssl_write(&abused->ssl, b, 0));
+	step("  write after it", mbedtls_ssl_write(&abused->ssl, (const unsigned char *)"after", 5));
+	current_step = "peer read";
+	step_read("  peer read", mbedtls_ssl_read(&peer->ssl, b, sizeof(b)));
+	pattern(big, sizeof(big), 31);
+	current_step = "large write";
+	int ret = mbedtls_ssl_write(&abused->ssl, big, sizeof(big));
+	step("  large write", ret);
+	size_t got, sent = ret > 0 ? (size_t)ret : 0;
+	step("  write the rest", write_all(abused, big + sent, sizeof(big) - sent));
+	static unsigned char in[sizeof(big)];
+	step("  peer read all", read_exact(peer, in, sizeof(in), &got));
+	printf("  bytes intact: %s\n", !memcmp(in, big, sizeof(big)) ? "yes" : "no");
+	step("  exchange after", exchange(p, 3000, 32));
+}
+
 static void run_abuse(const char *name, abuse_fn fn)
 {
 	for (size_t i = 0; i < sizeof(combos) / sizeof(combos[0]); i++) {
@@ -513,13 +700,97 @@ static void run_abuse(const char *name, abuse_fn fn)
 			printf("%s TLS %s, abused end: %s\n", name, combos[i][0], client ? "client" : "server");
 			alarm(30);
 			struct pair p;
-			pair_open(&p);
+			if (fn == abuse_mode_change)
+				pair_open_timeout(&p);
+			else
+				pair_open(&p);
 			step("  exchange before", exchange(&p, 5000, 1));
 			fn(&p, client ? &p.c : &p.s, client ? &p.s : &p.c);
 			current_step = "free";
 			end_free(&p.c);
 			end_free(&p.s);
 		}
+	}
+}
+
+/* ---- ticket: a TLS 1.3 ticket the client did not ask for, after the hand-off --------------- */
+
+static atomic_int ticket_said; /* debug lines that say a NewSessionTicket was ignored */
+
+static void debug_line(void *p, int level, const char *file, int line, const char *msg)
+{
+	(void)p, (void)file, (void)line;
+	if (level == 3 && strstr(msg, "NewSessionTicket") && strstr(msg, "gnor"))
+		ticket_said++;
+}
+
+/* Mbed TLS ignores it (ticket signalling is off by default) and says so at debug level 3. */
+static void case_ticket(void)
+{
+	mbedtls_ssl_ticket_context tickets;
+	mbedtls_ssl_ticket_init(&tickets);
+	int ret = mbedtls_ssl_ticket_setup(&tickets, rng, NULL, MBEDTLS_CIPHER_AES_256_GCM, 86400);
+	if (ret)
+		die("ticket_setup", ret);
+	mbedtls_ssl_conf_session_tickets_cb(&sconf, mbedtls_ssl_ticket_write, mbedtls_ssl_ticket_parse,
+					    &tickets);
+	mbedtls_ssl_conf_dbg(&cconf, debug_line, NULL);
+	mbedtls_debug_set_threshold(3);
+	const struct offer o = offer_named("1.3", "TLS1-3-AES-128-GCM-SHA256");
+	offer_apply(&o);
+	struct pair p;
+	pair_open(&p);
+	step("exchange", exchange(&p, 5000, 51));
+	mbedtls_debug_set_threshold(0);
+	printf("ticket ignored, said to the debug callback: %s\n", ticket_said > 0 ? "yes" : "no");
+	step("shutdown", shutdown_pair(&p.c, &p.s));
+	end_free(&p.c);
+	end_free(&p.s);
+	mbedtls_ssl_ticket_free(&tickets);
+}
+
+/* ---- nested: TLS inside TLS, the inner connection's BIO is the outer (offloaded) one ------ */
+
+static int inner_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	return mbedtls_ssl_write(ctx, buf, len);
+}
+
+static int inner_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	return mbedtls_ssl_read(ctx, buf, len);
+}
+
+static void case_nested(void)
+{
+	for (size_t i = 0; i < sizeof(combos) / sizeof(combos[0]); i++) {
+		struct offer o = offer_named(combos[i][0], combos[i][1]);
+		offer_apply(&o);
+		printf("nested TLS %s\n", combos[i][0]);
+		alarm(30);
+		struct pair outer, inner;
+		pair_open(&outer);
+		step("  outer exchange before", exchange(&outer, 5000, 41));
+		mbedtls_net_set_nonblock(&outer.c.net);
+		mbedtls_net_set_nonblock(&outer.s.net);
+		end_init(&inner.c, true);
+		end_init(&inner.s, false);
+		mbedtls_ssl_set_bio(&inner.c.ssl, &outer.c.ssl, inner_send, inner_recv, NULL);
+		mbedtls_ssl_set_bio(&inner.s.ssl, &outer.s.ssl, inner_send, inner_recv, NULL);
+		int ret = step_handshakes(&inner, outer.c.net.fd, outer.s.net.fd);
+		step("  inner handshake", ret);
+		if (!ret) {
+			step("  inner exchange", exchange(&inner, 20000, 42));
+			step("  inner shutdown", shutdown_pair(&inner.c, &inner.s));
+		}
+		mbedtls_ssl_free(&inner.c.ssl);
+		mbedtls_ssl_free(&inner.s.ssl);
+		mbedtls_net_set_block(&outer.c.net);
+		mbedtls_net_set_block(&outer.s.net);
+		step("  outer exchange after", exchange(&outer, 5000, 43));
+		step("  outer shutdown", shutdown_pair(&outer.c, &outer.s));
+		end_free(&outer.c);
+		end_free(&outer.s);
 	}
 }
 
@@ -867,6 +1138,18 @@ int main(int argc, char **argv)
 		run_abuse(c, abuse_set_bio_dup);
 	else if (!strcmp(c, "set-bio-other"))
 		run_abuse(c, abuse_set_bio_other);
+	else if (!strcmp(c, "fd-reconnect"))
+		run_abuse(c, abuse_fd_reconnect);
+	else if (!strcmp(c, "mode-change"))
+		run_abuse(c, abuse_mode_change);
+	else if (!strcmp(c, "partial-read"))
+		run_abuse(c, abuse_partial_read);
+	else if (!strcmp(c, "write-contract"))
+		run_abuse(c, abuse_write_contract);
+	else if (!strcmp(c, "nested"))
+		case_nested();
+	else if (!strcmp(c, "ticket"))
+		case_ticket();
 	else if (!strcmp(c, "reset"))
 		case_reset(n ? n : 1000);
 	else if (!strcmp(c, "free-thread"))
