@@ -202,7 +202,13 @@ hostile() {
 @test "a record truncated by a close: the same end-of-stream as Mbed TLS" { hostile truncate; }
 @test "a header announcing an oversized record: the same error as Mbed TLS" { hostile oversize; }
 @test "an injected plaintext alert: the same error as Mbed TLS" { hostile alert; }
-@test "an injected plaintext KeyUpdate: the same error as Mbed TLS" { hostile keyupdate; }
+@test "an injected plaintext KeyUpdate: the same error as Mbed TLS" {
+	# To kTLS an injected record is a bad record, as a flipped bit is: the socket is aborted, no
+	# bad_record_mac alert goes out, and the sender sees EOF or a reset, depending on timing.
+	local KNOWN_DIFF=
+	[ "$KTLS_EXPECT" != kernel ] || KNOWN_DIFF="sender-s2c:1.3 sender-c2s:1.3 sender-s2c:1.2 sender-c2s:1.2"
+	KNOWN_WHY="kernel path: the bad_record_mac alert is not sent; the sender sees EOF" hostile keyupdate
+}
 @test "a TCP reset in the middle of a record: the same error as Mbed TLS" { hostile reset; }
 @test "a stall mid-record longer than the read timeout: timeouts counted, then every byte arrives" {
 	hostile stall
