@@ -1,4 +1,5 @@
-# ktlsshim. make: build; make test: every suite; make demo; make deps; make install; make compile_commands.json; make clean. See HACKING.md.
+# ktlsshim. make: build; make check: the fast loop (about 4 min); make test: every suite; make demo;
+# make lint; make deps; make install; make compile_commands.json; make clean. See HACKING.md.
 BUILD := build
 CC := gcc
 FUZZ_CC := clang
@@ -146,7 +147,7 @@ $(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(call objs,$(BUILD)/fuzz,$(UN
 	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined $(LDFLAGS) -o $@ $^ $(UNIT_LDLIBS)
 
 # ---- the usual targets -------------------------------------------------------------------------
-.PHONY: all san deps test demo clean uml-latest compile_commands.json
+.PHONY: all san deps test check demo clean uml-latest compile_commands.json
 all: $(PLAIN)
 	@echo "ktlsshim: built against Mbed TLS $(MBEDTLS_VERSION) ($(MBEDTLS_LIBDIR))"
 san: $(SAN)
@@ -162,6 +163,9 @@ demo: all $(CERTS)
 	@tools/demo
 test: all san $(FUZZ_TARGETS) $(CERTS) uml-latest
 	@tools/run-tests
+# The fast loop: unit tests, fuzz smoke, the host suites and one kTLS boot of the core cases.
+check: all $(FUZZ_TARGETS) $(CERTS)
+	@tools/run-tests --check
 
 clean:
 	rm -rf $(BUILD) compile_commands.json
@@ -178,6 +182,20 @@ compile_commands.json: $(CONFIG)
 			"$(call compile,$(FUZZ_CC),$(fuzz_FLAGS)) -c $(f)";) \
 	echo ']'; } >$@
 	@echo "compile_commands.json: $$(grep -c '"file"' $@) sources"
+
+# ---- make lint ---------------------------------------------------------------------------------
+# shellcheck on the scripts, cppcheck and gcc -fanalyzer on shim/, and the library's exports
+# (tools/check-exports): exactly the wrapped mbedtls_ssl_* functions and the ktlsshim_* API.
+SCRIPTS = $(shell grep -lE '^#!.*(bash|/sh)' tools/*) $(wildcard tests/*.bash)
+ANALYZER_OBJS := $(call objs,$(BUILD)/analyzer,$(SHIM_SRC))
+$(eval $(call COMPILE,$(BUILD)/analyzer,$$(CC),-fanalyzer))
+.PHONY: lint
+lint: $(LIB) $(ANALYZER_OBJS)
+	shellcheck -x $(SCRIPTS)
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
+		--inline-suppr -D_GNU_SOURCE -Iinclude -Ishim shim/
+	tools/check-exports $(LIB)
+	@echo "lint: clean"
 
 # ---- make install [PREFIX=/usr/local] [DESTDIR=] ------------------------------------------------
 # The library, the public header, ktls-run and ktls-probe, and a pkg-config file
