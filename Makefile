@@ -198,12 +198,12 @@ lint: $(LIB) $(ANALYZER_OBJS)
 	@echo "lint: clean"
 
 # ---- make install [PREFIX=/usr/local] [DESTDIR=] ------------------------------------------------
-# The library, the public header, ktls-run and ktls-probe, and a pkg-config file
+# The library, the public header, ktls-run and ktls-probe, the man pages, and a pkg-config file
 # (from ktlsshim.pc.in) that names the Mbed TLS this build used by path. `make uninstall` with the
 # same PREFIX/DESTDIR removes exactly these files.
 PREFIX ?= /usr/local
 KTLSSHIM_VERSION := 0.1.0
-MAN_PAGES :=
+MAN_PAGES := man/ktls-run.1 man/ktlsshim.3 man/ktlsshim.7
 INSTALL_FILES := lib/libktlsshim.so include/ktlsshim.h bin/ktls-run bin/ktls-probe \
 	lib/pkgconfig/ktlsshim.pc $(foreach m,$(MAN_PAGES),share/man/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 

@@ -597,6 +597,7 @@ bad_line() {
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	[ -x "$p/lib/libktlsshim.so" ] && [ -f "$p/include/ktlsshim.h" ]
 	[ -f "$p/lib/pkgconfig/ktlsshim.pc" ] && [ -x "$p/bin/ktls-run" ] && [ -x "$p/bin/ktls-probe" ]
+	[ -f "$p/share/man/man1/ktls-run.1" ] && [ -f "$p/share/man/man3/ktlsshim.3" ] && [ -f "$p/share/man/man7/ktlsshim.7" ]
 	run env PKG_CONFIG_PATH="$p/lib/pkgconfig" pkg-config --cflags --libs ktlsshim
 	[ "$status" -eq 0 ]
 	local flags=$output
