@@ -1,4 +1,4 @@
-# ktlsshim. make: build; make check: the fast loop (about 4 min); make test: every suite; make demo;
+# ktlsshim. make: build; make check: the fast loop; make test: every suite; make demo;
 # make lint; make deps; make install; make compile_commands.json; make clean. See HACKING.md.
 BUILD := build
 CC := gcc
