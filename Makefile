@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # ktlsshim. make: build; make check: the fast loop; make test: every suite; make demo;
 # make lint; make deps; make install; make compile_commands.json; make clean. See HACKING.md.
 BUILD := build

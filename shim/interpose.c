@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The interposed Mbed TLS symbols: the only functions the library exports besides its API.
  *
  * Mbed TLS calls its own exported functions through the PLT, so these wrappers also see the calls

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Record key material for the kernel: the ciphersuite whitelist, TLS 1.3 HKDF-Expand-Label and the
  * TLS 1.2 key block. Public Mbed TLS APIs only (hkdf.h, md.h, ssl.h's PRF), so that the shim does
  * not depend on symbols Mbed TLS exports but does not promise to keep. */

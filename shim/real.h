@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The real Mbed TLS functions behind the ones the shim interposes, resolved once (RTLD_NEXT). */
 #ifndef KTLSSHIM_REAL_H
 #define KTLSSHIM_REAL_H

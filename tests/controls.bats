@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # The operator's controls: every KTLS_SHIM_* variable and its effect, every bad value, the log
 # (levels, no secrets, many writers), STRICT, STATS, tools/ktls-run, and `make install` with its
 # pkg-config file. Like offload.bats it runs twice (tools/run-tests): inside tools/ktls-vm with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Helpers for the bats suites that drive the stand-in apps (tests/apps): paths, a background
 # server and its port, a client run, peers that are not ours (openssl, gnutls), and the kernel's
 # kTLS counters. In a .bats file under tests/: `load lib`, and `teardown() { lib_teardown; }`.

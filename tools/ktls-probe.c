@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ktls-probe: what this kernel can offload to kTLS (TLS 1.2/1.3 x cipher x TX/RX, and TLS 1.3 rekey).
  * Exit 0 when anything can be offloaded, 1 when nothing, 2 on usage or probe errors. */
 #include <errno.h>

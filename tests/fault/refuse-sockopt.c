@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Test-only LD_PRELOAD library: makes the kernel look as if it refused one kTLS step, so the
  * fallback ladder can be forced. KTLS_TEST_REFUSE=ulp|tx|rx picks the setsockopt that fails
  * (ENOENT for the ULP, EINVAL for a direction), all others pass through. */
