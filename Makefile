@@ -1,132 +1,233 @@
-# ktlsshim: make (build), make test (every suite), make demo (the main job), make clean.
+# SPDX-License-Identifier: Apache-2.0
+# ktlsshim. make: build; make check: the fast loop; make test: every suite; make demo;
+# make lint; make deps; make install; make compile_commands.json; make clean. See HACKING.md.
 BUILD := build
 CC := gcc
+FUZZ_CC := clang
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
 
-# Dependencies and the Mbed TLS 3.6 location come from tools/install-deps (generated config).
--include $(BUILD)/config.mk
-$(BUILD)/config.mk: tools/install-deps tools/fetch-debian-pkgs
-	@tools/install-deps
-
+# ---- packages and Mbed TLS --------------------------------------------------------------------
+# tools/install-deps installs the missing packages and writes $(CONFIG) (which Mbed TLS 3.6). The
+# config is an ordinary prerequisite of every object, never an included makefile, so `make -n`
+# installs nothing; its values are read when a recipe runs, by then it exists.
+CONFIG := $(BUILD)/config.mk
+config = $(shell sed -n 's/^$(1) := //p' $(CONFIG) 2>/dev/null)
+MBEDTLS_VERSION = $(call config,MBEDTLS_VERSION)
+MBEDTLS_INC = $(call config,MBEDTLS_INC)
+MBEDTLS_LIBDIR = $(call config,MBEDTLS_LIBDIR)
 # For the programs that use Mbed TLS (apps, tests, tools). --no-as-needed: those that contain the
 # shim's code (unit tests, ktls-probe) call Mbed TLS only through dlsym, yet need it loaded.
-MBEDTLS_LIBS := -L$(MBEDTLS_LIBDIR) -Wl,--disable-new-dtags,-rpath,$(MBEDTLS_LIBDIR) -Wl,--no-as-needed \
+MBEDTLS_LIBS = -L$(MBEDTLS_LIBDIR) -Wl,--disable-new-dtags,-rpath,$(MBEDTLS_LIBDIR) -Wl,--no-as-needed \
 	-lmbedtls -lmbedx509 -lmbedcrypto
-CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -I$(MBEDTLS_INC) -Iinclude -Ishim
-CFLAGS := $(CFLAGS_COMMON) -O2
-# Sanitizer builds: asan (ASan+UBSan) runs on the host; ubsan runs inside tools/ktls-vm, whose
-# User-Mode Linux address space is too small for ASan's shadow memory.
-SAN_COMMON := -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+$(CONFIG): tools/install-deps tools/fetch-debian-pkgs
+	BUILD_DIR=$(BUILD) tools/install-deps
+	@touch $@
+
+# Test certificates (tests/apps/gen-certs), for make demo and the suites.
+CERTS := $(BUILD)/certs/complete
+$(CERTS):
+	tests/apps/gen-certs
+
+# ---- flags ------------------------------------------------------------------------------------
+# The required flags always come first; CFLAGS, CPPFLAGS and LDFLAGS are the user's and add to them.
+CFLAGS ?= -g -O2
+REQ_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I$(MBEDTLS_INC) -Iinclude -Ishim
+# The link line of the library, in one place.
+# The library links no Mbed TLS: it finds the program's own at run time (shim/real.c). The plain
+# build links with -z defs (nothing left to resolve but libc's); sanitizer runtimes resolve late.
+SHIM_LDLIBS = -ldl -lpthread
+UNIT_LDLIBS = $(MBEDTLS_LIBS) -ldl -lpthread
+APP_LDLIBS = $(MBEDTLS_LIBS) -lpthread
+
+# Variants: plain (build/), asan = ASan+UBSan (host), ubsan (inside tools/ktls-vm, whose User-Mode
+# Linux address space is too small for ASan's shadow memory), tsan (host), and the libFuzzer build.
+SAN_COMMON := -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan_FLAGS := $(SAN_COMMON) -fsanitize=address,undefined
 ubsan_FLAGS := $(SAN_COMMON) -fsanitize=undefined
 tsan_FLAGS := $(SAN_COMMON) -fsanitize=thread
+fuzz_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=undefined
+SAN_VARIANTS := asan ubsan tsan
 
+# compile CC, VARIANT-FLAGS: the command that compiles one source (the rules and
+# compile_commands.json); the library's sources also get -fvisibility=hidden.
+compile = $(1) $(REQ_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(2) -fPIC
+hidden = $(if $(filter shim/%,$(1)),-fvisibility=hidden)
+
+# ---- sources ----------------------------------------------------------------------------------
 SHIM_SRC := $(wildcard shim/*.c)
-SHIM_HDR := $(wildcard shim/*.h include/*.h)
 APP_SRC := $(wildcard tests/apps/*.c)
-APP_HDR := $(wildcard tests/apps/*.h)
 APP_LIB_SRC := $(filter-out tests/apps/mbed-%.c,$(APP_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
-# The pure parts the unit tests link directly (no interposition, no kernel).
+# The pure parts the unit tests, tools and fuzz targets link directly (no interposition).
 UNIT_LIB_SRC := $(filter-out shim/interpose.c,$(SHIM_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+# objs DIR, SOURCES: their objects in variant directory DIR.
+objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
+# ---- one template for every variant ------------------------------------------------------------
+# COMPILE DIR, CC, FLAGS: objects under DIR/obj/ with dependency tracking.
+define COMPILE
+$(1)/obj/shim/%.o: shim/%.c $(CONFIG)
+	@mkdir -p $$(@D)
+	$$(call compile,$(2),$(3)) -fvisibility=hidden -MMD -MP -c -o $$@ $$<
+$(1)/obj/%.o: %.c $(CONFIG)
+	@mkdir -p $$(@D)
+	$$(call compile,$(2),$(3)) -MMD -MP -c -o $$@ $$<
+endef
+
+# VARIANT DIR, FLAGS: the library, the stand-in apps, the unit tests and the lifecycle and load
+# programs, built with FLAGS under DIR.
+define VARIANT
+$(call COMPILE,$(1),$$(CC),$(2))
+$(1)/libktlsshim.so: $(call objs,$(1),$(SHIM_SRC))
+	$$(CC) $(2) $$(LDFLAGS) -shared $(if $(2),,-Wl,-z,defs) -o $$@ $$^ $$(SHIM_LDLIBS)
+$(1)/apps/%: $(1)/obj/tests/apps/%.o $(call objs,$(1),$(APP_LIB_SRC))
+	@mkdir -p $$(@D)
+	$$(CC) $(2) $$(LDFLAGS) -o $$@ $$^ $$(APP_LDLIBS)
+$(1)/unit/%: $(1)/obj/tests/unit/%.o $(call objs,$(1),$(UNIT_LIB_SRC))
+	@mkdir -p $$(@D)
+	$$(CC) $(2) $$(LDFLAGS) -o $$@ $$^ $$(UNIT_LDLIBS)
+$(1)/tests/lifecycle: $(1)/obj/tests/lifecycle/lifecycle.o
+	@mkdir -p $$(@D)
+	$$(CC) $(2) $$(LDFLAGS) -o $$@ $$^ $$(APP_LDLIBS)
+$(1)/tests/load-client: $(1)/obj/tests/load/load-client.o
+	@mkdir -p $$(@D)
+	$$(CC) $(2) $$(LDFLAGS) -o $$@ $$^ $$(APP_LDLIBS)
+endef
+# variant_outputs DIR: what VARIANT builds there.
+variant_outputs = $(1)/libktlsshim.so $(1)/apps/mbed-server $(1)/apps/mbed-client \
+	$(patsubst tests/unit/%.c,$(1)/unit/%,$(UNIT_SRC)) $(1)/tests/lifecycle $(1)/tests/load-client
+
+$(eval $(call VARIANT,$(BUILD),))
+$(foreach v,$(SAN_VARIANTS),$(eval $(call VARIANT,$(BUILD)/$(v),$$($(v)_FLAGS))))
+$(eval $(call COMPILE,$(BUILD)/fuzz,$$(FUZZ_CC),$$(fuzz_FLAGS)))
+# Objects made by chained rules are kept (no rebuild next time); their .d files list the headers.
+.SECONDARY:
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/*/obj/*/*.d $(BUILD)/*/obj/*/*/*.d)
+
+# ---- plain-only programs -----------------------------------------------------------------------
 LIB := $(BUILD)/libktlsshim.so
-APPS := $(BUILD)/apps/mbed-server $(BUILD)/apps/mbed-client
-UNITS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 TOOLS := $(BUILD)/tools/ktls-probe
-FAULT_LIB := $(BUILD)/tests/librefuse-sockopt.so
 API_TESTS := $(BUILD)/tests/export-server $(BUILD)/tests/raw-handshake $(BUILD)/tests/secret-scan \
 	$(BUILD)/tests/setuid-stand-in
-SAN_TARGETS := $(foreach v,asan ubsan tsan,$(BUILD)/$(v)/libktlsshim.so $(BUILD)/$(v)/apps/mbed-server \
-	$(BUILD)/$(v)/apps/mbed-client $(patsubst tests/unit/%.c,$(BUILD)/$(v)/unit/%,$(UNIT_SRC)))
+FORK_ECHO := $(BUILD)/tests/fork-echo
+FAULT_LIB := $(BUILD)/tests/librefuse-sockopt.so
+OPENSSL_PEER := $(BUILD)/tests/openssl-peer
+HOSTILE_RELAY := $(BUILD)/tests/relay
+BENCH_BINS := $(BUILD)/bench/libbenchprobe.so $(BUILD)/bench/ktls-pair $(BUILD)/bench/ossl-bulk
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+PLAIN := $(call variant_outputs,$(BUILD)) $(TOOLS) $(API_TESTS) $(FORK_ECHO) $(FAULT_LIB) $(OPENSSL_PEER) \
+	$(HOSTILE_RELAY) $(BENCH_BINS)
+SAN := $(foreach v,$(SAN_VARIANTS),$(call variant_outputs,$(BUILD)/$(v)))
 
-.PHONY: all san test demo clean deps
-all: $(BUILD)/config.mk $(LIB) $(APPS) $(UNITS) $(TOOLS) $(FAULT_LIB) $(API_TESTS)
+# ktls-probe links the pure parts of the shim.
+$(BUILD)/tools/%: $(BUILD)/obj/tools/%.o $(call objs,$(BUILD),$(UNIT_LIB_SRC))
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(UNIT_LDLIBS)
+# Programs that link the library and use include/ktlsshim.h (it comes before Mbed TLS).
+$(BUILD)/tests/%: $(BUILD)/obj/tests/api/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lktlsshim $(APP_LDLIBS)
+# Parent and child take turns on one TLS 1.3 connection (tests/keyupdate.bats).
+$(FORK_ECHO): $(BUILD)/obj/tests/lifecycle/fork-echo.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(APP_LDLIBS)
+# Test-only fault injection (never installed).
+$(FAULT_LIB): $(BUILD)/obj/tests/fault/refuse-sockopt.o
+	$(CC) $(LDFLAGS) -shared -o $@ $^ -ldl
+# A libssl peer that sends TLS 1.3 KeyUpdates on a schedule (tests/keyupdate.bats).
+$(OPENSSL_PEER): $(BUILD)/obj/tests/peers/openssl-peer.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lssl -lcrypto
+# The man-in-the-middle relay tests/hostile.bats puts between the stand-in apps.
+$(HOSTILE_RELAY): $(BUILD)/obj/tests/hostile/relay.o
+	$(CC) $(LDFLAGS) -o $@ $^
+# make bench's helpers: the probe preloaded into the apps, a raw kTLS pair, an OpenSSL kTLS peer.
+$(BUILD)/bench/libbenchprobe.so: $(call objs,$(BUILD),tools/bench-probe-preload.c tools/bench-probe.c)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ -ldl -lpthread
+$(BUILD)/bench/ktls-pair: $(call objs,$(BUILD),tools/bench-ktls-pair.c tools/bench-net.c tools/bench-probe.c)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
+$(BUILD)/bench/ossl-bulk: $(call objs,$(BUILD),tools/bench-ossl-bulk.c tools/bench-net.c tools/bench-probe.c)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ -lssl -lcrypto -lpthread
+# libFuzzer targets (clang): tests/fuzz/fuzz_X.c and the pure parts of the shim.
+$(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(call objs,$(BUILD)/fuzz,$(UNIT_LIB_SRC))
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined $(LDFLAGS) -o $@ $^ $(UNIT_LDLIBS)
+
+# ---- the usual targets -------------------------------------------------------------------------
+.PHONY: all san deps test check demo clean uml-latest uml-5.10 compile_commands.json
+all: $(PLAIN)
 	@echo "ktlsshim: built against Mbed TLS $(MBEDTLS_VERSION) ($(MBEDTLS_LIBDIR))"
-san: $(SAN_TARGETS)
-deps: $(BUILD)/config.mk
-
-# The library links no Mbed TLS (-z defs: nothing left to resolve at run time but libc's); it finds
-# the program's own at run time (shim/real.c).
-$(LIB): $(SHIM_SRC) $(SHIM_HDR) $(BUILD)/config.mk
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -shared -Wl,-z,defs -o $@ $(SHIM_SRC) -ldl -lpthread
-
-$(BUILD)/apps/%: tests/apps/%.c $(APP_LIB_SRC) $(APP_HDR) $(BUILD)/config.mk
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(APP_LIB_SRC) $(MBEDTLS_LIBS) -lpthread
-
-$(BUILD)/unit/%: tests/unit/%.c $(UNIT_LIB_SRC) $(SHIM_HDR) $(BUILD)/config.mk
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(UNIT_LIB_SRC) $(MBEDTLS_LIBS) -ldl -lpthread
-
-# The same library, apps and unit tests for each sanitizer variant V (asan, ubsan).
-define SAN_RULES
-$(BUILD)/$(1)/libktlsshim.so: $(SHIM_SRC) $(SHIM_HDR) $(BUILD)/config.mk
-	@mkdir -p $$(@D)
-	$(CC) $(CFLAGS_COMMON) $($(1)_FLAGS) -fPIC -fvisibility=hidden -shared -o $$@ $(SHIM_SRC) -ldl -lpthread
-$(BUILD)/$(1)/apps/%: tests/apps/%.c $(APP_LIB_SRC) $(APP_HDR) $(BUILD)/config.mk
-	@mkdir -p $$(@D)
-	$(CC) $(CFLAGS_COMMON) $($(1)_FLAGS) -o $$@ $$< $(APP_LIB_SRC) $(MBEDTLS_LIBS) -lpthread
-$(BUILD)/$(1)/unit/%: tests/unit/%.c $(UNIT_LIB_SRC) $(SHIM_HDR) $(BUILD)/config.mk
-	@mkdir -p $$(@D)
-	$(CC) $(CFLAGS_COMMON) $($(1)_FLAGS) -o $$@ $$< $(UNIT_LIB_SRC) $(MBEDTLS_LIBS) -ldl -lpthread
-endef
-$(foreach v,asan ubsan tsan,$(eval $(call SAN_RULES,$(v))))
-
-$(BUILD)/tools/%: tools/%.c $(UNIT_LIB_SRC) $(SHIM_HDR) $(BUILD)/config.mk
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(UNIT_LIB_SRC) $(MBEDTLS_LIBS) -ldl -lpthread
-
-test: all san uml-latest uml-5.10
-	@tools/run-tests
+san: $(SAN)
+# Install or update the packages (tools/install-deps); the build runs it once by itself.
+deps:
+	BUILD_DIR=$(BUILD) tools/install-deps
 
 # The other test kernels, fetched once into build/ (tools/fetch-uml): the newest for
 # tools/ktls-vm --kernel latest (TLS 1.3 rekey), and 5.10 (no ChaCha in kTLS, a broken TLS 1.3 CCM).
-.PHONY: uml-latest uml-5.10
 uml-latest uml-5.10:
 	@tools/fetch-uml $(@:uml-%=%)
 
-demo: all
+demo: all $(CERTS)
 	@tools/demo
+test: all san $(FUZZ_TARGETS) $(CERTS) uml-latest uml-5.10
+	@tools/run-tests
+# The fast loop: unit tests, fuzz smoke, the host suites and one kTLS boot of the core cases.
+check: all $(FUZZ_TARGETS) $(CERTS)
+	@tools/run-tests --check
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) compile_commands.json
 
-# Programs that link the library and use include/ktlsshim.h (it comes before Mbed TLS).
-$(BUILD)/tests/%: tests/api/%.c $(LIB) include/ktlsshim.h
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lktlsshim $(MBEDTLS_LIBS) -lpthread
+# For editors and clang tools: how each source of the plain and fuzz builds is compiled.
+COMPILED_SRC := $(SHIM_SRC) $(APP_SRC) $(UNIT_SRC) $(wildcard tools/*.c tests/*/*.c)
+compile_commands.json: $(CONFIG)
+	@{ echo '['; sep=' '; \
+	$(foreach f,$(filter-out $(FUZZ_SRC),$(sort $(COMPILED_SRC))),\
+		printf '%s{ "directory": "%s", "file": "%s", "command": "%s" }\n' "$$sep" "$(CURDIR)" "$(f)" \
+			"$(call compile,$(CC),$(call hidden,$(f))) -c $(f)"; sep=,;) \
+	$(foreach f,$(FUZZ_SRC),\
+		printf ',{ "directory": "%s", "file": "%s", "command": "%s" }\n' "$(CURDIR)" "$(f)" \
+			"$(call compile,$(FUZZ_CC),$(fuzz_FLAGS)) -c $(f)";) \
+	echo ']'; } >$@
+	@echo "compile_commands.json: $$(grep -c '"file"' $@) sources"
 
-# A libssl peer that sends TLS 1.3 KeyUpdates on a schedule (tests/keyupdate.bats).
-OPENSSL_PEER := $(BUILD)/tests/openssl-peer
-all: $(OPENSSL_PEER)
-$(OPENSSL_PEER): tests/peers/openssl-peer.c
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< -lssl -lcrypto
+# ---- make lint ---------------------------------------------------------------------------------
+# shellcheck on the scripts, cppcheck and gcc -fanalyzer on shim/, and the library's exports
+# (tools/check-exports): exactly the wrapped mbedtls_ssl_* functions and the ktlsshim_* API.
+SCRIPTS = $(shell grep -lE '^#!.*(bash|/sh)' tools/*) $(wildcard tests/*.bash)
+ANALYZER_OBJS := $(call objs,$(BUILD)/analyzer,$(SHIM_SRC))
+$(eval $(call COMPILE,$(BUILD)/analyzer,$$(CC),-fanalyzer))
+.PHONY: lint
+lint: $(LIB) $(ANALYZER_OBJS)
+	shellcheck -x $(SCRIPTS)
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
+		--inline-suppr -D_GNU_SOURCE -Iinclude -Ishim shim/
+	tools/check-exports $(LIB)
+	@echo "lint: clean"
 
-# Test-only fault injection (never installed).
-$(FAULT_LIB): tests/fault/refuse-sockopt.c
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
-
-# ---- make install [PREFIX=/usr/local] [DESTDIR=] ---------------------------------------------------
-# The library, the public header, ktls-run and ktls-probe, and a pkg-config file (from
-# ktlsshim.pc.in) that names the Mbed TLS this build used (build/config.mk) by path.
-# `make uninstall` with the same PREFIX/DESTDIR removes exactly these files.
+# ---- make install [PREFIX=/usr/local] [DESTDIR=] ------------------------------------------------
+# The library, the public header, ktls-run and ktls-probe, the man pages, and a pkg-config file
+# (from ktlsshim.pc.in) that names the Mbed TLS this build used by path. `make uninstall` with the
+# same PREFIX/DESTDIR removes exactly these files.
 PREFIX ?= /usr/local
 KTLSSHIM_VERSION := 0.1.0
+MAN_PAGES := man/ktls-run.1 man/ktlsshim.3 man/ktlsshim.7
 INSTALL_FILES := lib/libktlsshim.so include/ktlsshim.h bin/ktls-run bin/ktls-probe \
-	lib/pkgconfig/ktlsshim.pc
+	lib/pkgconfig/ktlsshim.pc $(foreach m,$(MAN_PAGES),share/man/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 
 .PHONY: install uninstall
-install: $(LIB) $(TOOLS) include/ktlsshim.h tools/ktls-run ktlsshim.pc.in
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+install: $(LIB) $(TOOLS) include/ktlsshim.h tools/ktls-run ktlsshim.pc.in $(MAN_PAGES)
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
+		$(addprefix $(DESTDIR)$(PREFIX)/share/man/man,1 3 7)
 	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libktlsshim.so
 	install -m 0644 include/ktlsshim.h $(DESTDIR)$(PREFIX)/include/ktlsshim.h
 	install -m 0755 tools/ktls-run $(DESTDIR)$(PREFIX)/bin/ktls-run
 	install -m 0755 $(BUILD)/tools/ktls-probe $(DESTDIR)$(PREFIX)/bin/ktls-probe
+	$(foreach m,$(MAN_PAGES),install -m 0644 $(m) $(DESTDIR)$(PREFIX)/share/man/man$(subst .,,$(suffix $(m)))/;)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(KTLSSHIM_VERSION)|g' \
 		-e 's|@MBEDTLS_INC@|$(MBEDTLS_INC)|g' -e 's|@MBEDTLS_LIBDIR@|$(MBEDTLS_LIBDIR)|g' \
 		ktlsshim.pc.in >$(DESTDIR)$(PREFIX)/lib/pkgconfig/ktlsshim.pc
@@ -135,31 +236,12 @@ install: $(LIB) $(TOOLS) include/ktlsshim.h tools/ktls-run ktlsshim.pc.in
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALL_FILES))
 
-# ---- hostile peers and fuzzing (tests/hostile.bats, tests/fuzz) -----------------------------------
-# build/tests/relay: the man-in-the-middle relay tests/hostile.bats puts between the stand-in apps.
-# make fuzz: each libFuzzer target (clang -fsanitize=fuzzer,address,undefined) for FUZZ_SECONDS (60).
-# make fuzz-smoke: each target for FUZZ_SMOKE_SECONDS (10), from the committed seeds; prints the
-# executions per target (for make test).
-HOSTILE_RELAY := $(BUILD)/tests/relay
-FUZZ_CC := clang
-FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+# ---- fuzzing, load, benchmarks -----------------------------------------------------------------
+# make fuzz: each libFuzzer target for FUZZ_SECONDS (60). make fuzz-smoke: each for
+# FUZZ_SMOKE_SECONDS (10), from the committed seeds; prints the executions per target.
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -I$(MBEDTLS_INC) -Iinclude -Ishim \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-
-# tests/hostile.bats runs in the host suite of make test: the relay is built with everything else.
-all: $(HOSTILE_RELAY)
-
-$(HOSTILE_RELAY): tests/hostile/relay.c
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $<
-
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(UNIT_LIB_SRC) $(SHIM_HDR) $(BUILD)/config.mk
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(UNIT_LIB_SRC) $(MBEDTLS_LIBS) -ldl -lpthread
-
-# run_fuzz SECONDS: each target from a scratch copy of its seeds (new inputs stay out of tests/).
+# RUN_FUZZ SECONDS: each target from a scratch copy of its seeds (new inputs stay out of tests/).
 define RUN_FUZZ
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		n=$$(basename $$t); corpus=$(BUILD)/fuzz/corpus/$$n; mkdir -p $$corpus; \
@@ -171,71 +253,20 @@ define RUN_FUZZ
 	done
 endef
 
-.PHONY: fuzz fuzz-smoke hostile
+.PHONY: fuzz fuzz-smoke hostile load bench
 hostile: $(HOSTILE_RELAY)
 fuzz: $(FUZZ_TARGETS)
 	$(call RUN_FUZZ,$(FUZZ_SECONDS))
 fuzz-smoke: $(FUZZ_TARGETS)
 	$(call RUN_FUZZ,$(FUZZ_SMOKE_SECONDS))
 
-# ---- lifecycle and load (tests/lifecycle.bats, tests/load.bats, tests/load/run-load) ---------------
-# build/tests/lifecycle: an Mbed TLS program that abuses context lifecycles (both ends in-process).
-# build/tests/load-client: many threads of mixed-suite connections to mbed-server --threads --echo.
-# Both are ordinary Mbed TLS programs (the shim is LD_PRELOADed by the tests), also built for each
-# sanitizer variant under build/<asan|ubsan|tsan>/tests/.
-# make load: the full 64 x 1000 load on the host and in tools/ktls-vm, under TSan, ASan and valgrind,
-# then the figures.
-LIFECYCLE_LOAD := $(BUILD)/tests/lifecycle $(BUILD)/tests/load-client
-LIFECYCLE_LOAD_SAN := $(foreach v,asan ubsan tsan,$(BUILD)/$(v)/tests/lifecycle $(BUILD)/$(v)/tests/load-client)
-all: $(LIFECYCLE_LOAD)
-san: $(LIFECYCLE_LOAD_SAN)
-
-$(BUILD)/tests/lifecycle: tests/lifecycle/lifecycle.c $(BUILD)/config.mk
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(MBEDTLS_LIBS) -lpthread
-$(BUILD)/tests/load-client: tests/load/load-client.c $(BUILD)/config.mk
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(MBEDTLS_LIBS) -lpthread
-# build/tests/fork-echo: parent and child take turns on one TLS 1.3 connection (tests/keyupdate.bats).
-all: $(BUILD)/tests/fork-echo
-$(BUILD)/tests/fork-echo: tests/lifecycle/fork-echo.c $(BUILD)/config.mk
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(MBEDTLS_LIBS)
-
-define LIFECYCLE_LOAD_RULES
-$(BUILD)/$(1)/tests/lifecycle: tests/lifecycle/lifecycle.c $(BUILD)/config.mk
-	@mkdir -p $$(@D)
-	$(CC) $(CFLAGS_COMMON) $($(1)_FLAGS) -o $$@ $$< $(MBEDTLS_LIBS) -lpthread
-$(BUILD)/$(1)/tests/load-client: tests/load/load-client.c $(BUILD)/config.mk
-	@mkdir -p $$(@D)
-	$(CC) $(CFLAGS_COMMON) $($(1)_FLAGS) -o $$@ $$< $(MBEDTLS_LIBS) -lpthread
-endef
-$(foreach v,asan ubsan tsan,$(eval $(call LIFECYCLE_LOAD_RULES,$(v))))
-
-.PHONY: load
-load: all san
+# make load: the full 64 x 1000 load on the host and in tools/ktls-vm, under TSan, ASan and
+# valgrind, then the figures (tests/load/run-load).
+load: all san $(CERTS)
 	@tests/load/run-load
 
-# ---- make bench [BENCH_SMOKE=1] (tools/bench, docs/benchmarks.md) ---------------------------------
 # make bench: the full benchmark (host fallback + one tools/ktls-vm boot, under 10 min on 2 cores);
 # writes build/bench/results.{json,md} and regenerates docs/benchmarks.md and docs/benchmarks.png.
 # make bench BENCH_SMOKE=1: seconds-long sizes, results in build/bench/smoke/, docs untouched.
-# The helpers (tools/bench-*.c): the probe preloaded into the stand-in apps, a raw kTLS pair and an
-# OpenSSL kTLS peer.
-BENCH_BINS := $(BUILD)/bench/libbenchprobe.so $(BUILD)/bench/ktls-pair $(BUILD)/bench/ossl-bulk
-BENCH_HDR := tools/bench-probe.h tools/bench-net.h
-all: $(BENCH_BINS)
-
-$(BUILD)/bench/libbenchprobe.so: tools/bench-probe-preload.c tools/bench-probe.c $(BENCH_HDR)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -fPIC -shared -o $@ tools/bench-probe-preload.c tools/bench-probe.c -ldl -lpthread
-$(BUILD)/bench/ktls-pair: tools/bench-ktls-pair.c tools/bench-net.c tools/bench-probe.c $(BENCH_HDR)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ tools/bench-ktls-pair.c tools/bench-net.c tools/bench-probe.c -lpthread
-$(BUILD)/bench/ossl-bulk: tools/bench-ossl-bulk.c tools/bench-net.c tools/bench-probe.c $(BENCH_HDR)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ tools/bench-ossl-bulk.c tools/bench-net.c tools/bench-probe.c -lssl -lcrypto -lpthread
-
-.PHONY: bench
-bench: all
+bench: all $(CERTS)
 	@tools/bench $(if $(filter 1,$(BENCH_SMOKE)),--smoke,--write-doc)

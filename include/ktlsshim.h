@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ktlsshim: kernel TLS for Mbed TLS 3.6 connections.
  *
  * Preloaded (LD_PRELOAD=libktlsshim.so), the library hands every eligible connection to the kernel

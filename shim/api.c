@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The public API of include/ktlsshim.h, over the same per-context state the interposition uses. */
 #include "ktlsshim.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "config.h"
 
 #include <pthread.h>
@@ -18,7 +19,7 @@ static void bad_value(void (*report)(const char *), const char *var, const char 
 	/* Control characters would let a value forge log lines: shown as '?'. */
 	char shown[201];
 	size_t n = 0;
-	for (; value[n] && n < sizeof(shown) - 1; n++)
+	for (; n < sizeof(shown) - 1 && value[n]; n++)
 		shown[n] = (unsigned char)value[n] < 0x20 || value[n] == 0x7f ? '?' : value[n];
 	shown[n] = 0;
 	char line[512];

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* KTLS_SHIM_* environment settings, read once per process. */
 #ifndef KTLSSHIM_CONFIG_H
 #define KTLSSHIM_CONFIG_H

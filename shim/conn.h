@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Per-context state: what the shim knows about one mbedtls_ssl_context, and the hand-off. */
 #ifndef KTLSSHIM_CONN_H
 #define KTLSSHIM_CONN_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The interposed Mbed TLS symbols: with the API and fdwatch.c's libc calls, all the library exports.
  *
  * Mbed TLS calls its own exported functions through the PLT, so these wrappers also see the calls

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Record-aware I/O on a socket whose record layer the kernel owns, with Mbed TLS's semantics. */
 #ifndef KTLSSHIM_IO_H
 #define KTLSSHIM_IO_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Record key material for the kernel: the ciphersuite whitelist, TLS 1.3 HKDF-Expand-Label and the
  * TLS 1.2 key block. The HKDF and the PRF are the process's Mbed TLS's public ones, reached through
  * the adapter for its version (real.h), so that the shim depends on no symbol Mbed TLS exports but

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Record key material for the kernel, derived with public Mbed TLS APIs only. Pure: no I/O. */
 #ifndef KTLSSHIM_KEYS_H
 #define KTLSSHIM_KEYS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The kernel side of kTLS: TCP_ULP "tls", TLS_TX/TLS_RX crypto_info, and a capability probe.
  * No Mbed TLS here: it only speaks the kernel uapi (<linux/tls.h>). */
 #include "ktls.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The kernel side: attach the TLS ULP, install one direction's crypto_info, probe capabilities. */
 #ifndef KTLSSHIM_KTLS_H
 #define KTLSSHIM_KTLS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* One-line log records to stderr or KTLS_SHIM_LOG_FILE. Never given key material. */
 #ifndef KTLSSHIM_LOG_H
 #define KTLSSHIM_LOG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Finds the process's own Mbed TLS at first use and picks the adapter for its version.
  *
  * The shim links no Mbed TLS: a library it pulled into the global scope would capture the symbols

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The process's own Mbed TLS, found at run time: the library links none (docs/design.md, "The
  * adapter seam").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "record.h"
 
 void rec_feed(struct rec_parser *p, const unsigned char *buf, size_t n,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* TLS record framing of a byte stream seen through a BIO callback, one direction. Pure. */
 #ifndef KTLSSHIM_RECORD_H
 #define KTLSSHIM_RECORD_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Exact record sequence numbers without reading Mbed TLS internals.
  *
  * Every record of a connection passes through the BIO callbacks the shim wraps. Per direction we

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* KTLS_SHIM_STATS=1: counts what happened to each connection, one summary line at exit. */
 #ifndef KTLSSHIM_STATS_H
 #define KTLSSHIM_STATS_H

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # The linkable API (include/ktlsshim.h): an application that takes the kernel parameters with
 # ktlsshim_export and installs kTLS on its own socket, talking to OpenSSL. Inside ktls-vm the
 # kernel must carry 16 MiB each way byte-exact; on the host the export still works and the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # The stand-in apps (tests/apps) on the host: every case passes with the apps as they are and
 # again with the shim preloaded (each_mode; SHIM_MODES picks the modes), byte-exact both ways,
 # and against OpenSSL and GnuTLS peers. Kernel counters are not asserted here (see offload.bats).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # The benchmark's smoke mode (tools/bench --smoke --here): every case runs once with tiny sizes in
 # this kernel, and the output must be well formed. No timing is asserted. On a kernel without kTLS
 # the kTLS cases must be reported unavailable (not failed) and the fallback cases must run; on a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # The operator's controls: every KTLS_SHIM_* variable and its effect, every bad value, the log
 # (levels, no secrets, many writers), STRICT, STATS, tools/ktls-run, and `make install` with its
 # pkg-config file. Like offload.bats it runs twice (tools/run-tests): inside tools/ktls-vm with
@@ -656,8 +657,15 @@ bad_line() {
 	local p=$BATS_TEST_TMPDIR/prefix t=$BATS_TEST_TMPDIR/t
 	run make -s --no-print-directory -C "$ROOT" install PREFIX="$p"
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
-	[ -x "$p/lib/libktlsshim.so" ] && [ -f "$p/include/ktlsshim.h" ]
-	[ -f "$p/lib/pkgconfig/ktlsshim.pc" ] && [ -x "$p/bin/ktls-run" ] && [ -x "$p/bin/ktls-probe" ]
+	# One test a line: bats (set -e) ignores a failure before the last command of an && list.
+	[ -x "$p/lib/libktlsshim.so" ]
+	[ -f "$p/include/ktlsshim.h" ]
+	[ -f "$p/lib/pkgconfig/ktlsshim.pc" ]
+	[ -x "$p/bin/ktls-run" ]
+	[ -x "$p/bin/ktls-probe" ]
+	[ -f "$p/share/man/man1/ktls-run.1" ]
+	[ -f "$p/share/man/man3/ktlsshim.3" ]
+	[ -f "$p/share/man/man7/ktlsshim.7" ]
 	run env PKG_CONFIG_PATH="$p/lib/pkgconfig" pkg-config --cflags --libs ktlsshim
 	[ "$status" -eq 0 ]
 	local flags=$output

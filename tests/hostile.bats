@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # Hostile peers: a man-in-the-middle relay (tests/hostile/relay.c) between the stand-in client and
 # server damages one record of bulk data after the handshake (a flipped bit, a truncated record, an
 # oversized header, an injected plaintext alert or KeyUpdate, a TCP reset mid-record, a stall longer

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # Malformed TLS 1.3 KeyUpdates received under kernel RX must end the connection with the fatal
 # alert RFC 8446 asks for (4.6.3, 5.1, 6): a body that is not one byte -> decode_error, a request
 # value above 1 -> illegal_parameter, a KeyUpdate that is not the last message of its record, or

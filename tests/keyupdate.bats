@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # TLS 1.3 KeyUpdate with the shim. An OpenSSL peer (tests/peers/openssl-peer.c: libssl's own
 # KeyUpdate, the same code as s_client/s_server's 'k' and 'K') echoes or checks a 64 MiB stream and
 # sends KeyUpdates in the middle of it; the stand-in app has the shim.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # tools/ktls-vm (the User-Mode Linux runner) and build/tools/ktls-probe, on the default kernel (6.1)
 # on --kernel latest (build/uml-latest) and --kernel 5.10 (build/uml-5.10). Each VM boot costs ~2-4 s, so the checks share boots
 # where they can.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Helpers for the bats suites that drive the stand-in apps (tests/apps): paths, a background
 # server and its port, a client run, peers that are not ours (openssl, gnutls), and the kernel's
 # kTLS counters. In a .bats file under tests/: `load lib`, and `teardown() { lib_teardown; }`.
@@ -197,10 +198,10 @@ interop_openssl_server() {
 		# -WWW serves files from its working directory.
 		mkdir -p "$dir/www" && cp "$dir/data" "$dir/www/data"
 		printf 'GET /data HTTP/1.0\r\n\r\n' >"$dir/request"
-		cd "$dir/www"
+		cd "$dir/www" || return
 		start_peer s_server openssl s_server -WWW -quiet -naccept 1 -accept 127.0.0.1:0 \
 			-cert "$CERTS/server-rsa.crt" -key "$CERTS/server-rsa.key"
-		cd - >/dev/null
+		cd - >/dev/null || return
 		PORT=$PEER_PORT run_client --tls "$tls" --send-file "$dir/request" --recv-file "$dir/got"
 		[ "$status" -eq 0 ]
 		wait_peer

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # Lifecycle abuse: an app that treats its contexts the way careless daemons do must get exactly
 # what plain Mbed TLS gives it. tests/lifecycle/lifecycle.c (both ends of each connection in one
 # process) runs each case without the shim and with it preloaded; the printed results (every

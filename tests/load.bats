@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # Load: many threads of connections with mixed TLS versions and suites through ONE server process
 # (mbed-server --threads --echo: a thread and a context per connection), both ends shimmed. The
 # client (tests/load/load-client.c) checks every echoed byte; the server must log every

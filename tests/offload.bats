@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # The offload core, end to end, with the stand-in apps. The same cases run twice (tools/run-tests):
 # inside tools/ktls-vm with KTLS_EXPECT=kernel, where /proc/net/tls_stat must show the kernel took
 # TX and RX on every shimmed endpoint, and on the host (no kTLS) with KTLS_EXPECT=user, where every

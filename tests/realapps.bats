@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
 # Real programs nobody here wrote, unchanged, with the shim preloaded: Debian 13's lighttpd 1.4.79
 # with mod_mbedtls, MicroPython's tls module and nng's nngcat, all on Debian 13's Mbed TLS 3.6, run
 # from the private root tests/realapps/setup prepares (their glibc is newer than this system's).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ktls-pair: the limit a kTLS shim can approach. Two ends of a loopback TCP connection install
  * fixed AES-128-GCM keys with TCP_ULP "tls" + TLS_TX + TLS_RX directly (no handshake, no TLS
  * library) and then move a file exactly as the stand-in apps do: read a chunk, send it; receive,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The command line and the TCP plumbing ktls-pair and ossl-bulk share, so that both move bytes
  * the way the stand-in apps do with --send-file/--recv-file: read a chunk from the file, write it
  * to the connection; read what arrives, write it to the file (/dev/null in the benchmark). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ossl-bulk: OpenSSL's own kTLS as the reference a user could switch to. The same transfer as the
  * stand-in apps (--send-file/--recv-file in --chunk writes and reads, close_notify both ways) with
  * libssl; kTLS is whatever the OpenSSL configuration asks for (tools/bench sets OPENSSL_CONF to a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libbenchprobe.so: preloaded before the shim (or alone, for plain Mbed TLS), it times each
  * mbedtls_ssl_handshake from its first call to its first 0 on a context: the handshake plus, when
  * the shim is loaded behind it, the shim's hand-off (which happens inside that call). The calls

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* See bench-probe.h. Kept allocation-light: the handshake durations go to a growing array,
  * everything else is a handful of counters. Locked because the apps have threaded modes. */
 #include "bench-probe.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What tools/bench measures inside a benchmarked process: when each handshake started and ended
  * (for the shim, "ended" includes the hand-off), and the clocks and CPU times at the last hand-off
  * and at exit, so the driver can take the data phase alone. Used by libbenchprobe.so (preloaded

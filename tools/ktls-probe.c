@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ktls-probe: what this kernel can offload to kTLS (TLS 1.2/1.3 x cipher x TX/RX, and TLS 1.3 rekey),
  * and the shim's self-test verdict for each (does the kernel seal and open records right?).
  * Exit 0 when anything can be offloaded, 1 when nothing, 2 on usage or probe errors. */

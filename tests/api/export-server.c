@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* An application that installs kTLS itself with ktlsshim's API (linked, no LD_PRELOAD): it
  * accepts one TLS connection with Mbed TLS, takes each direction's kernel parameters with
  * ktlsshim_export, sets them on its own socket, and then moves data with plain send/recv: the

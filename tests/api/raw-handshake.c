@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* raw-handshake: a TLS 1.3 server (Mbed TLS, linked with ktlsshim's API, no LD_PRELOAD) that
  * installs kTLS on its own socket and then sends chosen bytes as encrypted TLS records of type
  * handshake (22): what a relay cannot forge, e.g. malformed KeyUpdates

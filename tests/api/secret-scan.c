@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* secret-scan: after the hand-off, no secret, key or IV of the connection is left in the shim's
  * memory or in its log. A TLS client (linked with the shim, like export-server) collects what the
  * export-keys callback gives the application, derives the record keys and IVs from it (public Mbed

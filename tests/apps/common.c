@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Shared by mbed-server and mbed-client: see common.h. */
 #include "common.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What mbed-server and mbed-client share: options, the Mbed TLS setup, and one connection's
  * exchange (handshake, verifiable data phases, shutdown). These apps are ordinary Mbed TLS 3.6
  * programs that know nothing of ktlsshim: public API, mbedtls_net_* sockets, set_bio. */

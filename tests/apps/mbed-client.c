@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mbed-client: an ordinary Mbed TLS 3.6 client (see common.h and --help). Each of --parallel
  * threads makes --connections connections in sequence on one context, reset between them, and
  * with --resume offers the previous connection's session. Exits 1 if any connection failed. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mbed-server: an ordinary Mbed TLS 3.6 server (see common.h and --help). Serves connections
  * one at a time with one context reset between them, or, with --threads, each on its own thread
  * with its own context. Exits 1 if any connection failed. */

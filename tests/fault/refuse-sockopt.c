@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Test-only LD_PRELOAD library: makes the kernel look as if it refused one kTLS step, so the
  * fallback ladder can be forced, or as if its kTLS produced wrong records, so the self-test's
  * failure path can be forced on a good kernel.

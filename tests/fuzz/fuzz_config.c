@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: config_parse (shim/config.c) with the input split into variable values.
  *
  * Input: values separated by '\n', assigned in order to the KTLS_SHIM_* variables below; a value

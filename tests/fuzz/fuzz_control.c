@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: the post-handshake control messages of a kernel-owned RX (io_absorb_control,
  * shim/io.c): alerts, tickets, TLS 1.3 KeyUpdates valid and malformed, TLS 1.2 renegotiation
  * requests, cut into pieces anywhere and mixed with other record types.

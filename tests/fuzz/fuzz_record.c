@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: rec_feed (shim/record.c) with arbitrary chunking.
  *
  * Input: byte 0 seeds the chunk sizes (an xorshift sequence, 1..byte 0 + 1 bytes each, or 1 byte

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: seq_feed + seq_seal + seq_resolve (shim/seq.c) on both TLS versions, with fixed
  * dummy keys. Must never crash, read out of bounds or leak, whatever the stream.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* relay: a man-in-the-middle on loopback between a TLS client and server, for tests/hostile.bats.
  *
  * usage: relay --port SERVER_PORT [--host ADDR] [--fault F] [--dir s2c|c2s] [--after N]

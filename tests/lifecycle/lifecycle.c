@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* lifecycle: an ordinary Mbed TLS 3.6 program (public API, mbedtls_net_* sockets) that treats
  * its contexts the way careless daemons do, with both ends of every connection in this one
  * process. tests/lifecycle.bats runs each case without and with the shim preloaded and compares

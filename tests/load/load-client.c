@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* load-client: many threads, each making many TLS connections to an echo server (mbed-server
  * --threads --echo), every connection with its own version and suite from a fixed mix and its own
  * amount of data, checked byte for byte when it comes back. An ordinary Mbed TLS 3.6 program:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* openssl-peer: an OpenSSL (libssl) peer for the stand-in apps that sends TLS 1.3 KeyUpdates on
  * a schedule, to test what the shim does with them. OpenSSL itself answers a KeyUpdate that asks
  * for one and checks every record, so a peer that ends with "OK" decrypted all of ours.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # MicroPython: fetch one file over HTTPS with MicroPython's own TLS module (Debian 13's build has
 # `tls`, the C core that upstream's `ssl` wraps; both drive Mbed TLS through BIO callbacks around a
 # MicroPython socket object). The body goes to OUT, the HTTP status line to stdout.

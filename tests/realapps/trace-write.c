@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Test-only witness for tests/realapps.bats: preloaded IN FRONT of the shim
  * (LD_PRELOAD=libtrace-write.so:libktlsshim.so), it sees every mbedtls_ssl_write the program makes
  * and what it got back, and forwards the call unchanged to the next definition (the shim's, or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A tiny TAP producer for the unit tests: tap_plan(N) first, then one tap_ok/tap_mem_eq per check,
  * and `return tap_done();` from main (non-zero when a check failed or the count is off the plan).
  * Header-only and static, so each test program has its own counters. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for config_parse (shim/config.c): the KTLS_SHIM_* variables through a fake getenv and a
  * report function that collects lines, so no process environment is involved. TAP output.
  *

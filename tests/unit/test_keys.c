@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for shim/keys.c against published and independently computed vectors. TAP output. */
 #include <stdint.h>
 #include <stdio.h>

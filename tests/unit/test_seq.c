@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The sequence-number mechanism (shim/seq.c) against real Mbed TLS 3.6 handshakes, with no kernel:
  * a client and a server in one process talk over a socketpair through BIO callbacks that feed the
  * trackers exactly as the shim's do. After the handshake (and optional user-space data) every
