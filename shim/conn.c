@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <mbedtls/net_sockets.h>
@@ -56,6 +57,7 @@ struct conn *conn_get(mbedtls_ssl_context *ssl)
 		return NULL;
 	c->ssl = ssl;
 	c->fd = -1;
+	c->pid = getpid();
 	pthread_mutex_lock(&map_lock);
 	size_t b = bucket_of(ssl);
 	c->next = buckets[b];
@@ -85,6 +87,7 @@ void conn_reset(struct conn *c)
 	memset(c->key_updates, 0, sizeof(c->key_updates));
 	c->tx_records = 0;
 	c->tx_update_due = c->tx_overdue_logged = c->forked = false;
+	c->pid = getpid(); /* a new connection belongs to the process that makes it */
 	seq_reset(&c->tx);
 	seq_reset(&c->rx);
 	io_reset(&c->io);
@@ -191,6 +194,13 @@ static void fork_child(void)
 			c->tx_update_due = false; /* the parent answers the peer's request */
 			wipe_next_secrets(c);
 		}
+}
+
+/* A copy made by fork(): by libc's fork (the atfork handler said so), or by a raw clone or
+ * syscall(SYS_fork), which runs no handler: then the process id tells. */
+static bool is_copy(const struct conn *c)
+{
+	return c->forked || c->pid != getpid();
 }
 
 __attribute__((constructor)) static void conn_atfork(void)
@@ -434,7 +444,7 @@ static const char *record_refusal(struct conn *c, const struct suite_info **suit
 		return "no secrets exported";
 	/* The parent may hand this socket to the kernel too: two installs could repeat a nonce. */
 	*code = KTLSSHIM_ERR_UNPROVEN;
-	if (c->forked)
+	if (is_copy(c))
 		return "fork() before the hand-off";
 	*code = KTLSSHIM_ERR_UNSUPPORTED;
 	*suite = keys_suite((uint16_t)real_adapter()->suite_id(c->ssl));
@@ -573,7 +583,7 @@ bool conn_tx_shared(const struct conn *c)
 
 const char *conn_rekey_refusal(struct conn *c, enum ktls_dir d, bool probe)
 {
-	if (c->forked)
+	if (is_copy(c))
 		return "this process is a fork() child: only the parent changes this socket's keys";
 	int k = kernel_rekey_answer(probe);
 	if (k == 0) {
@@ -587,7 +597,7 @@ const char *conn_rekey_refusal(struct conn *c, enum ktls_dir d, bool probe)
 
 int conn_rekey(struct conn *c, enum ktls_dir d)
 {
-	if (!c->suite || !c->next_secret_len[d] || c->forked)
+	if (!c->suite || !c->next_secret_len[d] || is_copy(c))
 		return -ENOKEY;
 	struct ktls_params p = { .version = c->suite->version, .cipher = c->suite->cipher, .seq = 0 };
 	int rc = keys_tls13_traffic(c->suite, c->next_secret[d], c->next_secret_len[d], &p.keys)
@@ -628,6 +638,8 @@ static void handoff_direction(struct conn *c, const struct suite_info *s, bool t
 	}
 	struct ktls_params p;
 	int code;
+	/* Read before the install: a fork() in another thread meanwhile counts as sharing TX. */
+	unsigned forks_before = atomic_load(&forks);
 	why = direction_params(c, s, tx, &p, &code);
 	if (!why && ktls_install(c->fd, tx ? KTLS_DIR_TX : KTLS_DIR_RX, &p)) {
 		why = tx ? "kernel refused TLS_TX" : "kernel refused TLS_RX";
@@ -636,10 +648,10 @@ static void handoff_direction(struct conn *c, const struct suite_info *s, bool t
 	if (!why) {
 		log_msg(LOG_DEBUG, "fd=%d %s seq=%llu", c->fd, tx ? "tx" : "rx", (unsigned long long)p.seq);
 		keep_next_secret(c, s, tx);
-		if (tx)
+		if (tx) {
 			c->tx_records = p.seq;
-		if (tx)
-			c->tx_forks = atomic_load(&forks);
+			c->tx_forks = forks_before;
+		}
 	}
 	keys_wipe(&p, sizeof(p));
 	decide(c, tx, why ? DIR_USER : DIR_KERNEL, why, why ? code : 0);

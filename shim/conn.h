@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <mbedtls/ssl.h>
 
 #include "keys.h"
@@ -88,6 +89,7 @@ struct conn {
 	/* A copy made by fork(): the original process alone changes this socket's keys (hand-off,
 	 * KeyUpdate both ways), so no (key, sequence) pair is ever installed twice. */
 	bool forked;
+	pid_t pid;         /* the process that made this connection */
 	unsigned tx_forks; /* fork() calls in this process before TX moved to the kernel */
 	struct io_state io;
 };

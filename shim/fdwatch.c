@@ -6,6 +6,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -30,17 +31,31 @@ static void bump_range(unsigned first, unsigned last)
 		atomic_fetch_add(&fdwatch_gens[fd & (FDWATCH_SLOTS - 1)], 1);
 }
 
-/* The next definition of name (libc's); racing threads store the same pointer. */
-#define NEXT(name)                                                                \
-	__extension__({                                                           \
-		static _Atomic(__typeof__(&name)) p_;                             \
-		__typeof__(&name) f_ = atomic_load_explicit(&p_, memory_order_relaxed); \
-		if (!f_) {                                                        \
-			f_ = (__typeof__(&name))dlsym(RTLD_NEXT, #name);          \
-			atomic_store_explicit(&p_, f_, memory_order_relaxed);     \
-		}                                                                 \
-		f_;                                                               \
-	})
+/* libc's own definitions, taken before main: the first close() may come from a signal handler or
+ * from the child of a fork in a threaded program, where dlsym could deadlock. A call made before
+ * the constructors ran (another library's constructor) looks them up then. */
+static struct {
+	int (*close)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*close_range)(unsigned, unsigned, int);
+	void (*closefrom)(int);
+	int (*fclose)(FILE *);
+	atomic_bool done;
+} next;
+
+__attribute__((constructor)) static void resolve_next(void)
+{
+	*(void **)&next.close = dlsym(RTLD_NEXT, "close");
+	*(void **)&next.dup2 = dlsym(RTLD_NEXT, "dup2");
+	*(void **)&next.dup3 = dlsym(RTLD_NEXT, "dup3");
+	*(void **)&next.close_range = dlsym(RTLD_NEXT, "close_range");
+	*(void **)&next.closefrom = dlsym(RTLD_NEXT, "closefrom");
+	*(void **)&next.fclose = dlsym(RTLD_NEXT, "fclose");
+	atomic_store(&next.done, true);
+}
+
+#define NEXT(name) (atomic_load(&next.done) ? (void)0 : resolve_next(), next.name)
 
 EXPORT int close(int fd)
 {

@@ -218,6 +218,7 @@ EXPORT int mbedtls_ssl_check_pending(const mbedtls_ssl_context *ssl)
 
 EXPORT int mbedtls_ssl_session_reset(mbedtls_ssl_context *ssl)
 {
+	real_resolve();
 	int ret = NESTED(ssl, real.session_reset(ssl));
 	struct conn *c = active(ssl);
 	if (c)

@@ -220,7 +220,7 @@ static int key_update_received(struct conn *c, const unsigned char *m, bool last
 	const char *why = NULL;
 	if (requested && c->tx_state != DIR_KERNEL)
 		why = "the peer asks for our KeyUpdate and TX is not in the kernel";
-	else if (requested && (why = conn_rekey_refusal(c, KTLS_DIR_TX, false)))
+	else if (requested && (why = conn_rekey_refusal(c, KTLS_DIR_TX, true)))
 		; /* checked first: once RX follows, the peer waits for ours */
 	else if (!(why = conn_rekey_refusal(c, KTLS_DIR_RX, false))) {
 		int err = conn_rekey(c, KTLS_DIR_RX);
@@ -332,7 +332,7 @@ int io_absorb_control(struct conn *c, unsigned char type, const unsigned char *p
 	struct io_state *io = &c->io;
 	if (io->ctrl_len && io->ctrl_type != type)
 		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE; /* a message cut off by another record */
-	if (!io->ctrl && !(io->ctrl = malloc(CTRL_MAX)))
+	if (!io->ctrl && !(io->ctrl = calloc(1, CTRL_MAX)))
 		return MBEDTLS_ERR_SSL_ALLOC_FAILED;
 	if (io->ctrl_len + n > CTRL_MAX)
 		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
@@ -412,7 +412,7 @@ size_t io_bytes_avail(struct conn *c)
 		return 0;
 	/* The rest of the record the app is reading, and maybe more records already decrypted:
 	 * peeked into the control buffer, which is empty while a data record is being read. */
-	if (!io->ctrl && !(io->ctrl = malloc(CTRL_MAX)))
+	if (!io->ctrl && !(io->ctrl = calloc(1, CTRL_MAX)))
 		return 0;
 	unsigned char type = 0;
 	bool eor;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <linux/tls.h>
@@ -213,6 +214,10 @@ static int make_pair(int lfd, const struct sockaddr_in *addr, int *cfd, int *sfd
 	*cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (*cfd < 0)
 		return -errno;
+	/* Linux bounds connect() by the send timeout: a loopback that drops packets (a firewall
+	 * rule) must not hold the application's hand-off for minutes. */
+	struct timeval tv = { .tv_sec = 2 };
+	setsockopt(*cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(*cfd, (const struct sockaddr *)addr, sizeof *addr) != 0) {
 		int e = -errno;
 		close(*cfd);
