@@ -38,7 +38,8 @@ export_case() {
 		grep -q "^EXPORTED TLSv$tls " "$dir/server.out"
 		cmp "$dir/up" "$dir/got-up"
 		cmp "$dir/down" "$dir/got-down"
-		[ $(($(tls_stat TlsTxSw) - tx0)) -eq 1 ] && [ $(($(tls_stat TlsRxSw) - rx0)) -eq 1 ]
+		[ $(($(tls_stat TlsTxSw) - tx0)) -eq 1 ]
+		[ $(($(tls_stat TlsRxSw) - rx0)) -eq 1 ]
 	else
 		[ "$src" -ne 0 ]
 		grep -q "^ERROR TCP_ULP: 2$" "$dir/server.out" # ENOENT: no kTLS on this kernel
@@ -76,7 +77,8 @@ secret_scan() {
 	echo "# next secrets kept: $next (want $want_next)"
 	[ "$next" -eq "$want_next" ]
 	# The kernel counted the client's TX and RX (the server is plain Mbed TLS).
-	[ $(($(tls_stat TlsTxSw) - tx0)) -eq "$want" ] && [ $(($(tls_stat TlsRxSw) - rx0)) -eq "$want" ]
+	[ $(($(tls_stat TlsTxSw) - tx0)) -eq "$want" ]
+	[ $(($(tls_stat TlsRxSw) - rx0)) -eq "$want" ]
 	[ -s "$dir/shim.log" ]
 }
 

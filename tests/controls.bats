@@ -372,7 +372,8 @@ no_shim_lines() {
 	ln -s "$BATS_TEST_TMPDIR/target" "$BATS_TEST_TMPDIR/link"
 	run env KTLS_SHIM_STATS=1 KTLS_SHIM_LOG_FILE="$BATS_TEST_TMPDIR/link" "$ROOT/build/tests/setuid-stand-in"
 	printf '# %s\n' "${lines[@]}"
-	[ "$status" -eq 0 ] && [ ! -e "$BATS_TEST_TMPDIR/target" ]
+	[ "$status" -eq 0 ]
+	[ ! -e "$BATS_TEST_TMPDIR/target" ]
 	[[ $output == *"KTLS_SHIM_LOG_FILE not opened (Too many levels of symbolic links)"* ]]
 	[[ $output == *"stats: connections=0 "* ]]
 }
@@ -422,10 +423,12 @@ setuid_dir() {
 	local made_x=0
 	[ ! -e "$d/private/x" ] || made_x=1
 	rm -rf "$d"
-	[ "$secure_status" -eq 0 ] && [[ $secure_out == *'AT_SECURE=1 euid=0 uid=65534 '* ]]
+	[ "$secure_status" -eq 0 ]
+	[[ $secure_out == *'AT_SECURE=1 euid=0 uid=65534 '* ]]
 	[ "$made_x" -eq 0 ] || { echo "# the shim created root's file for nobody"; false; }
 	[[ $secure_out != *KTLS_SHIM_DIRECTIONS* ]] # not even read: no complaint about its value
-	[ "$made_y" -eq 1 ] && [[ $output == *"KTLS_SHIM_DIRECTIONS='bogus' is not valid"* ]]
+	[ "$made_y" -eq 1 ]
+	[[ $output == *"KTLS_SHIM_DIRECTIONS='bogus' is not valid"* ]]
 }
 
 # ---- STRICT --------------------------------------------------------------------------------
@@ -689,7 +692,8 @@ bad_line() {
 	# shellcheck disable=SC2086 # the flags are words
 	gcc -Wall -Werror -o "$t" "$t.c" $flags
 	run "$t"
-	[ "$status" -eq 0 ] && [ -n "$output" ]
+	[ "$status" -eq 0 ]
+	[ -n "$output" ]
 	# It loads the installed library, which comes before Mbed TLS in its own list of libraries.
 	run env LD_TRACE_LOADED_OBJECTS=1 "$t"
 	[[ $output == *"libktlsshim.so => $p/lib/libktlsshim.so "* ]]

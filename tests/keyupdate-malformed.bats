@@ -91,7 +91,8 @@ raw_case() {
 	grep -q '^KTLS TLSv1.3 ' "$out"
 	grep -q 'role=client version=TLSv1.3 .* tx=kernel rx=kernel' "$SHIM_LOG"
 	# The kernel itself counted both ends' TX and RX (the peer's and the shimmed client's).
-	[ $(($(tls_stat TlsTxSw) - tx0)) -eq 2 ] && [ $(($(tls_stat TlsRxSw) - rx0)) -eq 2 ]
+	[ $(($(tls_stat TlsTxSw) - tx0)) -eq 2 ]
+	[ $(($(tls_stat TlsRxSw) - rx0)) -eq 2 ]
 	[ "$GOT" -eq 1000 ]
 }
 

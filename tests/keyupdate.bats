@@ -107,9 +107,11 @@ ku_case() {
 		[ "$sent" -ge 8 ]
 		[ "$(delta TlsRxRekeyOk)" -eq "$sent" ] && [ "$(delta TlsTxRekeyOk)" -eq "$want_tx" ] ||
 			{ show_all; false; }
-		[ "$(delta TlsRxRekeyError)" -eq 0 ] && [ "$(delta TlsTxRekeyError)" -eq 0 ]
+		[ "$(delta TlsRxRekeyError)" -eq 0 ]
+		[ "$(delta TlsTxRekeyError)" -eq 0 ]
 		[ "$(delta TlsDecryptError)" -eq 0 ]
-		[ "$(delta TlsTxSw)" -eq 1 ] && [ "$(delta TlsRxSw)" -eq 1 ]
+		[ "$(delta TlsTxSw)" -eq 1 ]
+		[ "$(delta TlsRxSw)" -eq 1 ]
 		grep -q 'tx=kernel rx=kernel' "$BATS_TEST_TMPDIR/shim.log"
 		return
 	fi
@@ -121,14 +123,17 @@ ku_case() {
 	ku_run "$role" "$(shim_preload)" --key-update-every "$EVERY" $request
 	[ "$APP_STATUS" -eq "$plain_status" ] || { show_all; false; }
 	[[ $APP_OUT == *"$UNEXPECTED"* ]] || { show_all; false; }
-	[ "$PEER_STATUS" -ne 124 ] && [ "$APP_STATUS" -ne 124 ] # nobody hung
+	[ "$PEER_STATUS" -ne 124 ]
+	[ "$APP_STATUS" -ne 124 ] # nobody hung
 	if [ "$KTLS_EXPECT" = kernel ]; then
 		grep -q 'tx=kernel rx=kernel' "$BATS_TEST_TMPDIR/shim.log"
-		[ "$(delta TlsTxSw)" -eq 1 ] && [ "$(delta TlsRxSw)" -eq 1 ]
+		[ "$(delta TlsTxSw)" -eq 1 ]
+		[ "$(delta TlsRxSw)" -eq 1 ]
 		grep -q 'KeyUpdate received; the kernel cannot rekey' "$BATS_TEST_TMPDIR/shim.log" ||
 			{ show_all; false; }
 	else
-		[ "$(delta TlsTxSw)" -eq 0 ] && [ "$(delta TlsRxSw)" -eq 0 ]
+		[ "$(delta TlsTxSw)" -eq 0 ]
+		[ "$(delta TlsRxSw)" -eq 0 ]
 	fi
 }
 
@@ -159,7 +164,8 @@ rekey_case() {
 		# handshake's records and rounding; an upper bound keeps the count honest too).
 		[ "$updates" -ge $((records / 100)) ] && [ "$updates" -le $((records / 100 + 2)) ] ||
 			{ show_all; false; }
-		[ "$(delta TlsRxRekeyOk)" -eq 0 ] && [ "$(delta TlsDecryptError)" -eq 0 ]
+		[ "$(delta TlsRxRekeyOk)" -eq 0 ]
+		[ "$(delta TlsDecryptError)" -eq 0 ]
 		grep -q ' tx=kernel ' "$BATS_TEST_TMPDIR/shim.log"
 	else
 		[ "$updates" -eq 0 ]
@@ -183,7 +189,8 @@ rekey_case() {
 	C0=$(counters)
 	SHIM_ENV=KTLS_SHIM_DIRECTIONS=rx ku_run client "$(shim_preload)" --key-update-every "$EVERY"
 	[ "$APP_STATUS" -eq 0 ] && [ "$PEER_STATUS" -eq 0 ] || { show_all; false; }
-	[[ $PEER_OUT =~ key_updates=([0-9]+) ]] && [ "$(delta TlsRxRekeyOk)" -eq "${BASH_REMATCH[1]}" ]
+	[[ $PEER_OUT =~ key_updates=([0-9]+) ]]
+	[ "$(delta TlsRxRekeyOk)" -eq "${BASH_REMATCH[1]}" ]
 	grep -q 'tx=user(KTLS_SHIM_DIRECTIONS) rx=kernel' "$BATS_TEST_TMPDIR/shim.log"
 	# Mbed TLS cannot send a KeyUpdate: the connection ends with its own error for one.
 	SHIM_ENV=KTLS_SHIM_DIRECTIONS=rx ku_run client "$(shim_preload)" --key-update-every "$EVERY" --request
@@ -220,7 +227,8 @@ rekey_case() {
 	wait_peer || PEER_STATUS=$?
 	PEER_OUT=$(cat "$dir/peer.out" "$dir/peer.err")
 	[ "$APP_STATUS" -eq 0 ] && [ "$PEER_STATUS" -eq 0 ] || { show_all; false; }
-	[ "$(grep -c ': ok$' <<<"$APP_OUT")" -eq "$turns" ] && [[ $APP_OUT == *'PASS fork-echo'* ]]
+	[ "$(grep -c ': ok$' <<<"$APP_OUT")" -eq "$turns" ]
+	[[ $APP_OUT == *'PASS fork-echo'* ]]
 	[[ $PEER_OUT == *"OK bytes=$((turns * bytes)) "* ]] || { show_all; false; }
 	local updates pids
 	updates=$(($(delta TlsTxRekeyOk) - PROBE))
@@ -264,7 +272,8 @@ rekey_case() {
 		{ show_all; false; }
 	grep -q 'KeyUpdate received; this process is a fork() child' "$dir/shim.log" || { show_all; false; }
 	# The parent followed the KeyUpdates of its own turn, the child none.
-	[ "$(delta TlsRxRekeyOk)" -ge 1 ] && [ "$(delta TlsRxRekeyError)" -eq 0 ]
+	[ "$(delta TlsRxRekeyOk)" -ge 1 ]
+	[ "$(delta TlsRxRekeyError)" -eq 0 ]
 }
 
 # with_fault: the shim's preload with tests/fault/refuse-sockopt.c before it.
@@ -296,7 +305,8 @@ with_fault() {
 		ku_run client "$(with_fault)" --chunk 16K
 	[ "$APP_STATUS" -eq 0 ] && [ "$PEER_STATUS" -eq 0 ] || { show_all; false; }
 	[[ $PEER_OUT == *"OK bytes="* ]]
-	[ "$(delta TlsTxRekeyOk)" -eq 0 ] && [ "$(delta TlsTxSw)" -eq 1 ]
+	[ "$(delta TlsTxRekeyOk)" -eq 0 ]
+	[ "$(delta TlsTxSw)" -eq 1 ]
 	[ "$(grep -c "TX key is due for replacement .* cannot be replaced: the kernel's rekey probe failed" \
 		"$BATS_TEST_TMPDIR/shim.log")" -eq 1 ] || { show_all; false; }
 }

@@ -79,7 +79,9 @@ in_kernel() {
 			return 1
 		fi
 	else
-		[ "$k" -eq 0 ] && [ "$d_tx" -eq 0 ] && [ "$d_rx" -eq 0 ]
+		[ "$k" -eq 0 ]
+		[ "$d_tx" -eq 0 ]
+		[ "$d_rx" -eq 0 ]
 		grep -q 'tx=user(kernel has no kTLS) rx=user(kernel has no kTLS)' "$L"
 	fi
 }
@@ -267,7 +269,9 @@ in_kernel() {
 	local k
 	k=$(grep -c 'tx=user(KTLS_SHIM_DIRECTIONS) rx=kernel' "$L" || true)
 	if [ "$KTLS_EXPECT" = kernel ]; then
-		[ "$k" -eq 8 ] && [ "$d_rx" -eq 8 ] && [ "$d_tx" -eq 0 ]
+		[ "$k" -eq 8 ]
+		[ "$d_rx" -eq 8 ]
+		[ "$d_tx" -eq 0 ]
 	else
 		[ "$d_rx" -eq 0 ]
 	fi

@@ -99,11 +99,13 @@ stats_line() { grep -m1 -o 'stats: .*' "$1" || echo "(no stats line in $1)"; }
 		grep -q "stats: connections=$total tx_kernel=$k rx_kernel=$k fallbacks: suite not supported by kTLS=$((total - k))$" "$d/client.shim"
 		grep -q "stats: connections=$((total + 1)) tx_kernel=$((k + 1)) rx_kernel=$((k + 1)) fallbacks: suite not supported by kTLS=$((total - k))$" "$d/server.shim"
 		grep -q 'tx=kernel rx=kernel' "$d/last.shim"
-		[ "$d_tx" -eq $((2 * k + 2)) ] && [ "$d_rx" -eq $((2 * k + 2)) ]
+		[ "$d_tx" -eq $((2 * k + 2)) ]
+		[ "$d_rx" -eq $((2 * k + 2)) ]
 	else
 		grep -q "stats: connections=$total tx_kernel=0 rx_kernel=0 " "$d/client.shim"
 		grep -q "stats: connections=$((total + 1)) tx_kernel=0 rx_kernel=0 " "$d/server.shim"
-		[ "$d_tx" -eq 0 ] && [ "$d_rx" -eq 0 ]
+		[ "$d_tx" -eq 0 ]
+		[ "$d_rx" -eq 0 ]
 	fi
 
 	# Memory flat after warm-up (a tenth of the connections): growth under 4 MiB per process,
@@ -114,7 +116,8 @@ stats_line() { grep -m1 -o 'stats: .*' "$1" || echo "(no stats line in $1)"; }
 	for who in client server; do
 		[[ $(grep "^RSS $who " "$d/client.log") =~ warm=([0-9]+)\ end=([0-9]+) ]]
 		warm=${BASH_REMATCH[1]} end=${BASH_REMATCH[2]}
-		[ "$warm" -gt 0 ] && [ "$end" -gt 0 ]
+		[ "$warm" -gt 0 ]
+		[ "$end" -gt 0 ]
 		[ -z "${LOAD_REPORT:-}" ] || printf '%s\t%s\t%s x %s\t%s\twarm %s KiB\tend %s KiB\t%s s\n' \
 			"$KTLS_EXPECT" "$(basename "$(dirname "$SHIM")")" "$THREADS" "$CONNS" "$who" "$warm" \
 			"$end" "$secs" >>"$LOAD_REPORT"
@@ -160,8 +163,10 @@ stats_line() { grep -m1 -o 'stats: .*' "$1" || echo "(no stats line in $1)"; }
 	[ "$KTLS_EXPECT" != kernel ] || k=$((total / 10 * 8))
 	grep -q "stats: connections=$total tx_kernel=$k rx_kernel=$k " "$d/client.shim"
 	grep -q "stats: connections=$total tx_kernel=$k rx_kernel=$k " "$d/server.shim"
-	[ "$st" -eq 0 ] && [ "$SERVER_STATUS" -eq 0 ]
+	[ "$st" -eq 0 ]
+	[ "$SERVER_STATUS" -eq 0 ]
 	grep -q "^LOAD threads=$threads connections=$total ok=$total failed=0$" "$d/client.log"
 	# -q: the logs hold only errors and leaks.
-	[ ! -s "$d/vg-client.txt" ] && [ ! -s "$d/vg-server.txt" ]
+	[ ! -s "$d/vg-client.txt" ]
+	[ ! -s "$d/vg-server.txt" ]
 }

@@ -66,7 +66,8 @@ expect_offload() {
 		fi
 		[ "$(grep -c 'tx=kernel rx=kernel' "$BATS_TEST_TMPDIR/shim.log")" -eq "$n" ]
 	else
-		[ "$d_tx" -eq 0 ] && [ "$d_rx" -eq 0 ]
+		[ "$d_tx" -eq 0 ]
+		[ "$d_rx" -eq 0 ]
 		[ "$n" -eq 0 ] || grep -q 'tx=user(kernel has no kTLS) rx=user(kernel has no kTLS)' "$BATS_TEST_TMPDIR/shim.log"
 	fi
 }
@@ -74,7 +75,9 @@ expect_offload() {
 # expect_user N WHY [HOST_WHY]: N connections logged with both directions in user space for
 # reason WHY (HOST_WHY on a kernel without kTLS, default: that), and the counters did not move.
 expect_user() {
-	[ "$d_tx" -eq 0 ] && [ "$d_rx" -eq 0 ] && [ "$d_err" -eq 0 ]
+	[ "$d_tx" -eq 0 ]
+	[ "$d_rx" -eq 0 ]
+	[ "$d_err" -eq 0 ]
 	local why=$2
 	[ "$KTLS_EXPECT" = kernel ] || why=${3:-kernel has no kTLS}
 	[ "$(grep -cF "tx=user($why) rx=user($why)" "$BATS_TEST_TMPDIR/shim.log")" -eq "$1" ]
@@ -235,7 +238,8 @@ matrix() {
 
 @test "fallback: TCP_ULP refused" {
 	REFUSE=ulp run_pair both --tls 1.3 --up 1M --down 1M
-	[ "$d_tx" -eq 0 ] && [ "$d_rx" -eq 0 ]
+	[ "$d_tx" -eq 0 ]
+	[ "$d_rx" -eq 0 ]
 	[ "$(grep -c 'tx=user(kernel has no kTLS) rx=user(kernel has no kTLS)' "$BATS_TEST_TMPDIR/shim.log")" -eq 2 ]
 }
 
@@ -245,10 +249,12 @@ matrix() {
 		[ "$d_err" -eq 0 ]
 		if [ "$KTLS_EXPECT" = kernel ]; then
 			if [ "$dir" = rx ]; then
-				[ "$d_tx" -eq 2 ] && [ "$d_rx" -eq 0 ]
+				[ "$d_tx" -eq 2 ]
+				[ "$d_rx" -eq 0 ]
 				[ "$(grep -c 'tx=kernel rx=user(kernel refused TLS_RX)' "$BATS_TEST_TMPDIR/shim.log")" -eq 2 ]
 			else
-				[ "$d_tx" -eq 0 ] && [ "$d_rx" -eq 2 ]
+				[ "$d_tx" -eq 0 ]
+				[ "$d_rx" -eq 2 ]
 				[ "$(grep -c 'tx=user(kernel refused TLS_TX) rx=kernel' "$BATS_TEST_TMPDIR/shim.log")" -eq 2 ]
 			fi
 		else
@@ -288,7 +294,9 @@ matrix() {
 		# The kernel: 3 connection contexts and one self-test pair.
 		[ "$(grep -cF 'tx=user(kernel self-test could not run) rx=kernel' "$BATS_TEST_TMPDIR/shim.log")" -eq 1 ]
 		[ "$(grep -cF 'tx=kernel rx=kernel' "$BATS_TEST_TMPDIR/shim.log")" -eq 1 ]
-		[ "$d_tx" -eq 2 ] && [ "$d_rx" -eq 3 ] && [ "$d_err" -eq 0 ]
+		[ "$d_tx" -eq 2 ]
+		[ "$d_rx" -eq 3 ]
+		[ "$d_err" -eq 0 ]
 	else
 		expect_user 2 "(not used)"
 	fi
@@ -306,7 +314,8 @@ matrix() {
 
 @test "KTLS_SHIM_DISABLE=1 leaves the kernel counters alone" {
 	SHIM_ENV="KTLS_SHIM_DISABLE=1" run_pair both --tls 1.3 --up 1M --down 1M
-	[ "$d_tx" -eq 0 ] && [ "$d_rx" -eq 0 ]
+	[ "$d_tx" -eq 0 ]
+	[ "$d_rx" -eq 0 ]
 	[ ! -s "$BATS_TEST_TMPDIR/shim.log" ]
 }
 
