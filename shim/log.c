@@ -7,10 +7,23 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static int log_fd = STDERR_FILENO;
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+
+/* A daemon that closed its stderr (or the log file) may have a TCP connection on that number now:
+ * a line written there would land in its byte stream, in clear or inside a kernel-TLS record.
+ * Unix sockets (journald's stderr) and files are fine. One system call per line. */
+static bool lands_in_a_connection(int fd)
+{
+	int proto = 0;
+	socklen_t len = sizeof(proto);
+	return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 && proto == IPPROTO_TCP;
+}
 
 static void log_open(void)
 {
@@ -22,7 +35,7 @@ static void log_open(void)
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd >= 0)
 		log_fd = fd;
-	else
+	else if (!lands_in_a_connection(STDERR_FILENO))
 		dprintf(STDERR_FILENO, "ktlsshim[%d]: KTLS_SHIM_LOG_FILE not opened (%s); logging to "
 			"stderr\n", (int)getpid(), strerror(errno));
 }
@@ -36,7 +49,7 @@ static void log_line(const char *fmt, va_list ap)
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
-	if (write(log_fd, line, (size_t)n) < 0)
+	if (lands_in_a_connection(log_fd) || write(log_fd, line, (size_t)n) < 0)
 		return;
 }
 

@@ -404,6 +404,19 @@ setuid_dir() {
 # /etc/ld.so.preload; LD_PRELOAD would be ignored there), and a setuid-root copy of it is run as
 # nobody with KTLS_SHIM_* set: the log file must not be created in root's private directory, no
 # bad value is even read. The same program run normally must honour the same variables.
+@test "stderr closed and taken by the app's own TCP socket: no log line goes into the connection" {
+	# A daemon that closed its stderr gets its next socket on descriptor 2, where the log goes by
+	# default: the client here runs so (its TLS connection on fd 2), logging at info.
+	mkdir "$BATS_TEST_TMPDIR/apps"
+	ln -s "$APPS/mbed-server" "$BATS_TEST_TMPDIR/apps/mbed-server"
+	printf '#!/bin/sh\nexec "%s" "$@" 2>&-\n' "$APPS/mbed-client" >"$BATS_TEST_TMPDIR/apps/mbed-client"
+	chmod +x "$BATS_TEST_TMPDIR/apps/mbed-client"
+	APPS=$BATS_TEST_TMPDIR/apps SHIM_ENV="KTLS_SHIM_LOG_FILE=" pair_ok client --tls 1.3 --up 64K --down 64K
+	counters 1 1
+	[[ $(<"$CLIENT_LOG") != *ktlsshim* ]]
+	[[ $(<"$SERVER_LOG") != *ktlsshim* ]]
+}
+
 @test "setuid program (AT_SECURE): no KTLS_SHIM_* variable is read, no file it names is opened" {
 	[ "$(id -u)" -eq 0 ] || skip "needs root, to install a setuid-root copy of the stand-in"
 	command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
