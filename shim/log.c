@@ -33,11 +33,12 @@ static void log_open(void)
 	/* O_APPEND + one write() per line: lines from many processes never interleave. O_NOFOLLOW:
 	 * a symlink planted at the path does not redirect the lines into another file. */
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+	int err = errno;
 	if (fd >= 0)
 		log_fd = fd;
 	else if (!lands_in_a_connection(STDERR_FILENO))
 		dprintf(STDERR_FILENO, "ktlsshim[%d]: KTLS_SHIM_LOG_FILE not opened (%s); logging to "
-			"stderr\n", (int)getpid(), strerror(errno));
+			"stderr\n", (int)getpid(), strerror(err));
 }
 
 static void log_line(const char *fmt, va_list ap)
