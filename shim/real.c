@@ -157,12 +157,34 @@ static const struct mbed_adapter *choose(const struct scan *s, unsigned *version
 	return NULL;
 }
 
+/* dl_iterate_phdr holds the loader's lock while it walks, and a fork() copies that lock as held
+ * into the child, which then hangs in its next walk (glibc 2.36). The shim's walks run under
+ * scan_lock, which fork() takes first (below): none is under way when the process is copied. */
+static pthread_mutex_t scan_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void scan_lock_take(void)
+{
+	pthread_mutex_lock(&scan_lock);
+}
+
+static void scan_lock_release(void)
+{
+	pthread_mutex_unlock(&scan_lock);
+}
+
+__attribute__((constructor)) static void real_atfork(void)
+{
+	pthread_atfork(scan_lock_take, scan_lock_release, scan_lock_release);
+}
+
 static atomic_ullong seen_adds;
 
 static void resolve(void)
 {
 	struct scan s = { 0 };
+	scan_lock_take();
 	dl_iterate_phdr(scan_object, &s);
+	scan_lock_release();
 	atomic_store(&seen_adds, s.adds);
 	/* RTLD_NOLOAD: only the copy already there. The reference it takes keeps the library
 	 * loaded while the pointers below are in use. */
@@ -202,19 +224,28 @@ static int first_object(struct dl_phdr_info *info, size_t size, void *arg)
 	return 1;
 }
 
+/* Loader objects added since the last scan, and a scan when there were. */
+static struct scan rescan_if_loaded(unsigned long long *adds)
+{
+	struct scan s = { 0 };
+	scan_lock_take();
+	dl_iterate_phdr(first_object, adds);
+	if (*adds != atomic_load(&seen_adds)) {
+		dl_iterate_phdr(scan_object, &s);
+		atomic_store(&seen_adds, s.adds);
+	}
+	scan_lock_release();
+	return s;
+}
+
 bool real_one_copy(void)
 {
 	static atomic_bool mixed;
 	unsigned long long adds = 0;
 	if (atomic_load(&mixed))
 		return false;
-	dl_iterate_phdr(first_object, &adds);
-	if (adds == atomic_load(&seen_adds))
-		return true;
-	struct scan s = { 0 };
-	dl_iterate_phdr(scan_object, &s);
-	atomic_store(&seen_adds, s.adds);
-	if (s.ssl <= 1 && s.crypto <= 1)
+	struct scan s = rescan_if_loaded(&adds);
+	if (!s.adds || (s.ssl <= 1 && s.crypto <= 1))
 		return true;
 	if (!atomic_exchange(&mixed, true))
 		log_msg(LOG_INFO, "a second Mbed TLS copy was loaded; new connections pass through");
