@@ -220,7 +220,7 @@ static int key_update_received(struct conn *c, const unsigned char *m, bool last
 	const char *why = NULL;
 	if (requested && c->tx_state != DIR_KERNEL)
 		why = "the peer asks for our KeyUpdate and TX is not in the kernel";
-	else if (requested && (why = conn_rekey_refusal(c, KTLS_DIR_TX, true)))
+	else if (requested && (why = conn_rekey_refusal(c, KTLS_DIR_TX, false)))
 		; /* checked first: once RX follows, the peer waits for ours */
 	else if (!(why = conn_rekey_refusal(c, KTLS_DIR_RX, false))) {
 		int err = conn_rekey(c, KTLS_DIR_RX);
