@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "handoff.h"
 #include "keys.h"
 #include "real.h"
 
@@ -58,18 +59,20 @@ EXPORT int ktlsshim_offloaded(const mbedtls_ssl_context *ssl)
 	struct conn *c = lookup(ssl, &err);
 	if (!c)
 		return err;
-	return (c->tx_state == DIR_KERNEL ? KTLSSHIM_TX : 0) | (c->rx_state == DIR_KERNEL ? KTLSSHIM_RX : 0);
+	return (c->ks.owner[DIR_TX] == OWNER_KERNEL ? KTLSSHIM_TX : 0) |
+	       (c->ks.owner[DIR_RX] == OWNER_KERNEL ? KTLSSHIM_RX : 0);
 }
 
-static int direction_result(enum dir_state s, int code)
+/* The API's answer for one direction after a hand-off. */
+static int direction_result(const struct conn *c, enum dir d)
 {
-	switch (s) {
-	case DIR_KERNEL: return KTLSSHIM_OK;
-	case DIR_UNDECIDED: return KTLSSHIM_ERR_BUSY;
-	case DIR_EXPORTED: return KTLSSHIM_ERR_DECIDED;
-	case DIR_USER: break;
+	switch (c->ks.owner[d]) {
+	case OWNER_KERNEL: return KTLSSHIM_OK;
+	case OWNER_UNDECIDED: return KTLSSHIM_ERR_BUSY;
+	case OWNER_APP: return KTLSSHIM_ERR_DECIDED;
+	case OWNER_USER: break;
 	}
-	return code;
+	return c->dir[d].code;
 }
 
 EXPORT int ktlsshim_offload(mbedtls_ssl_context *ssl, int dirs)
@@ -82,12 +85,11 @@ EXPORT int ktlsshim_offload(mbedtls_ssl_context *ssl, int dirs)
 		return KTLSSHIM_ERR_BAD_INPUT;
 	if (!c->handshake_done)
 		return KTLSSHIM_ERR_HANDSHAKE;
-	conn_handoff(c, dirs & KTLSSHIM_TX, dirs & KTLSSHIM_RX);
-	if ((dirs & KTLSSHIM_TX) && (err = direction_result(c->tx_state, c->tx_code)))
+	const bool want[DIR_COUNT] = { [DIR_TX] = dirs & KTLSSHIM_TX, [DIR_RX] = dirs & KTLSSHIM_RX };
+	handoff(c, want);
+	if (want[DIR_TX] && (err = direction_result(c, DIR_TX)))
 		return err;
-	if (dirs & KTLSSHIM_RX)
-		return direction_result(c->rx_state, c->rx_code);
-	return KTLSSHIM_OK;
+	return want[DIR_RX] ? direction_result(c, DIR_RX) : KTLSSHIM_OK;
 }
 
 EXPORT int ktlsshim_export(mbedtls_ssl_context *ssl, int dir, struct ktlsshim_crypto_info *out)
@@ -100,7 +102,7 @@ EXPORT int ktlsshim_export(mbedtls_ssl_context *ssl, int dir, struct ktlsshim_cr
 		return KTLSSHIM_ERR_BAD_INPUT;
 	union ktls_kinfo u;
 	size_t len = 0;
-	err = conn_export(c, dir == KTLSSHIM_TX, &u, &len);
+	err = handoff_export(c, dir == KTLSSHIM_TX ? DIR_TX : DIR_RX, &u, &len);
 	if (err == KTLSSHIM_OK) {
 		_Static_assert(sizeof(out->u) == sizeof(u), "the public union mirrors the kernel's");
 		memcpy(&out->u, &u, sizeof(u));

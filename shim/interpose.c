@@ -10,8 +10,12 @@
 #include <mbedtls/ssl.h>
 
 #include "config.h"
+#include "capture.h"
+#include "conf.h"
 #include "conn.h"
+#include "handoff.h"
 #include "io.h"
+#include "recv.h"
 #include "real.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -64,10 +68,10 @@ static struct conn *active_or_new(mbedtls_ssl_context *ssl)
  * before the first record of data, at top level. */
 static int finish_handshake(struct conn *c)
 {
-	int ret = NESTED(c->ssl, real.handshake(c->ssl));
+	int ret = NESTED(c->ks.ssl, real.handshake(c->ks.ssl));
 	if (ret == 0) {
-		conn_handshake_done(c);
-		conn_try_handoff(c);
+		handoff_handshake_done(c);
+		handoff_auto(c);
 	}
 	return c->strict_failed ? MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE : ret;
 }
@@ -76,20 +80,20 @@ enum { SERVE_MBEDTLS = 0, SERVE_KERNEL = 1 };
 
 /* The start of the application's read or write: finish the handshake as Mbed TLS would, try the
  * hand-off, then say who serves the call (SERVE_*), or the error to return. */
-static int route_call(struct conn *c, bool tx)
+static int route_call(struct conn *c, enum dir d)
 {
 	if (!c->handshake_done) {
 		int ret = finish_handshake(c);
 		if (ret)
 			return ret;
 	}
-	conn_try_handoff(c);
+	handoff_auto(c);
 	if (c->strict_failed)
 		return MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE;
-	enum dir_state s = tx ? c->tx_state : c->rx_state;
-	if (s == DIR_EXPORTED)
+	enum owner o = c->ks.owner[d];
+	if (o == OWNER_APP)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA; /* the application owns it now */
-	return s == DIR_KERNEL ? SERVE_KERNEL : SERVE_MBEDTLS;
+	return o == OWNER_KERNEL ? SERVE_KERNEL : SERVE_MBEDTLS;
 }
 
 EXPORT void mbedtls_ssl_init(mbedtls_ssl_context *ssl)
@@ -105,8 +109,8 @@ EXPORT int mbedtls_ssl_setup(mbedtls_ssl_context *ssl, const mbedtls_ssl_config 
 	int ret = real.setup(ssl, conf);
 	struct conn *c = ret == 0 ? active_or_new(ssl) : NULL;
 	if (c) {
-		c->conf = conf;
-		conn_set_export_cb(c, c->app_export, c->app_export_p);
+		c->ks.conf = conf;
+		capture_set_export_cb(c, c->app_export, c->app_export_p);
 	}
 	return ret;
 }
@@ -117,7 +121,7 @@ EXPORT void mbedtls_ssl_set_bio(mbedtls_ssl_context *ssl, void *p_bio, mbedtls_s
 	real_resolve();
 	struct conn *c = active_or_new(ssl);
 	if (c)
-		conn_set_bio(c, p_bio, f_send, f_recv, f_recv_timeout);
+		capture_set_bio(c, p_bio, f_send, f_recv, f_recv_timeout);
 	else
 		real.set_bio(ssl, p_bio, f_send, f_recv, f_recv_timeout);
 }
@@ -128,7 +132,7 @@ EXPORT void mbedtls_ssl_set_export_keys_cb(mbedtls_ssl_context *ssl, mbedtls_ssl
 	real_resolve();
 	struct conn *c = active_or_new(ssl);
 	if (c)
-		conn_set_export_cb(c, f, p);
+		capture_set_export_cb(c, f, p);
 	else
 		real.set_export_keys_cb(ssl, f, p);
 }
@@ -142,7 +146,7 @@ EXPORT int mbedtls_ssl_handshake(mbedtls_ssl_context *ssl)
 		/* Inside read/write: the library goes on with the records itself. */
 		int ret = NESTED(ssl, real.handshake(ssl));
 		if (ret == 0)
-			conn_handshake_done(c);
+			handoff_handshake_done(c);
 		return ret;
 	}
 	return finish_handshake(c);
@@ -158,9 +162,9 @@ EXPORT int mbedtls_ssl_read(mbedtls_ssl_context *ssl, unsigned char *buf, size_t
 {
 	struct conn *c = in_call(ssl) ? NULL : active(ssl);
 	if (c) {
-		int route = route_call(c, false);
+		int route = route_call(c, DIR_RX);
 		if (route != SERVE_MBEDTLS)
-			return route == SERVE_KERNEL ? io_read(c, buf, len) : route;
+			return route == SERVE_KERNEL ? recv_read(&c->ks, buf, len) : route;
 	}
 	int ret = NESTED(ssl, real.read(ssl, buf, len));
 	if (c) {
@@ -174,9 +178,9 @@ EXPORT int mbedtls_ssl_write(mbedtls_ssl_context *ssl, const unsigned char *buf,
 {
 	struct conn *c = in_call(ssl) ? NULL : active(ssl);
 	if (c) {
-		int route = route_call(c, true);
+		int route = route_call(c, DIR_TX);
 		if (route != SERVE_MBEDTLS)
-			return route == SERVE_KERNEL ? io_write(c, buf, len) : route;
+			return route == SERVE_KERNEL ? io_write(&c->ks, buf, len) : route;
 	}
 	int ret = NESTED(ssl, real.write(ssl, buf, len));
 	if (c)
@@ -187,8 +191,8 @@ EXPORT int mbedtls_ssl_write(mbedtls_ssl_context *ssl, const unsigned char *buf,
 EXPORT int mbedtls_ssl_close_notify(mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
-	if (c && c->tx_state == DIR_KERNEL)
-		return io_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_WARNING, MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY);
+	if (c && c->ks.owner[DIR_TX] == OWNER_KERNEL)
+		return io_send_alert(&c->ks, MBEDTLS_SSL_ALERT_LEVEL_WARNING, MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY);
 	int ret = NESTED(ssl, real.close_notify(ssl));
 	if (c && !in_call(ssl))
 		c->write_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE;
@@ -199,21 +203,21 @@ EXPORT int mbedtls_ssl_send_alert_message(mbedtls_ssl_context *ssl, unsigned cha
 					  unsigned char message)
 {
 	struct conn *c = active(ssl);
-	if (c && c->tx_state == DIR_KERNEL)
-		return io_send_alert(c, level, message);
+	if (c && c->ks.owner[DIR_TX] == OWNER_KERNEL)
+		return io_send_alert(&c->ks, level, message);
 	return NESTED(ssl, real.send_alert_message(ssl, level, message));
 }
 
 EXPORT size_t mbedtls_ssl_get_bytes_avail(const mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
-	return c && c->rx_state == DIR_KERNEL ? io_bytes_avail(c) : real.get_bytes_avail(ssl);
+	return c && c->ks.owner[DIR_RX] == OWNER_KERNEL ? recv_bytes_avail(&c->ks) : real.get_bytes_avail(ssl);
 }
 
 EXPORT int mbedtls_ssl_check_pending(const mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
-	return c && c->rx_state == DIR_KERNEL ? io_bytes_avail(c) > 0 : real.check_pending(ssl);
+	return c && c->ks.owner[DIR_RX] == OWNER_KERNEL ? recv_bytes_avail(&c->ks) > 0 : real.check_pending(ssl);
 }
 
 EXPORT int mbedtls_ssl_session_reset(mbedtls_ssl_context *ssl)
@@ -236,7 +240,7 @@ EXPORT void mbedtls_ssl_free(mbedtls_ssl_context *ssl)
 EXPORT int mbedtls_ssl_renegotiate(mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
-	if (c && (c->tx_state == DIR_KERNEL || c->rx_state == DIR_KERNEL))
+	if (c && (c->ks.owner[DIR_TX] == OWNER_KERNEL || c->ks.owner[DIR_RX] == OWNER_KERNEL))
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA; /* the kernel cannot give the records back */
 	return NESTED(ssl, real.renegotiate(ssl));
 }

@@ -127,24 +127,24 @@ int ktls_build(const struct ktls_params *p, union ktls_kinfo *out, size_t *out_l
 	return 0;
 }
 
-int ktls_install(int fd, enum ktls_dir dir, const struct ktls_params *p)
+int ktls_install(int fd, enum dir dir, const struct ktls_params *p)
 {
-	if (dir != KTLS_DIR_TX && dir != KTLS_DIR_RX)
+	if (dir != DIR_TX && dir != DIR_RX)
 		return -EINVAL;
 	union ktls_kinfo u;
 	size_t len;
 	int rc = ktls_build(p, &u, &len);
-	if (rc == 0 && setsockopt(fd, SOL_TLS, dir == KTLS_DIR_TX ? TLS_TX : TLS_RX, &u, (socklen_t)len))
+	if (rc == 0 && setsockopt(fd, SOL_TLS, dir == DIR_TX ? TLS_TX : TLS_RX, &u, (socklen_t)len))
 		rc = -errno;
 	wipe(&u, sizeof u);
 	return rc;
 }
 
-int ktls_query(int fd, enum ktls_dir dir, uint16_t *version, enum kcipher *cipher, uint64_t *seq)
+int ktls_query(int fd, enum dir dir, uint16_t *version, enum kcipher *cipher, uint64_t *seq)
 {
-	if (dir != KTLS_DIR_TX && dir != KTLS_DIR_RX)
+	if (dir != DIR_TX && dir != DIR_RX)
 		return -EINVAL;
-	int opt = dir == KTLS_DIR_TX ? TLS_TX : TLS_RX;
+	int opt = dir == DIR_TX ? TLS_TX : TLS_RX;
 	union ktls_kinfo u;
 	memset(&u, 0, sizeof u);
 
@@ -278,8 +278,8 @@ static int rekey_on(int lfd, const struct sockaddr_in *addr)
 		return rekey;
 	struct ktls_params p;
 	zero_params(&p, TLS_1_3_VERSION, KCIPHER_AES_GCM_128);
-	if ((rekey = ktls_attach_ulp(cfd)) == 0 && (rekey = ktls_install(cfd, KTLS_DIR_TX, &p)) == 0) {
-		int e = ktls_install(cfd, KTLS_DIR_TX, &p);
+	if ((rekey = ktls_attach_ulp(cfd)) == 0 && (rekey = ktls_install(cfd, DIR_TX, &p)) == 0) {
+		int e = ktls_install(cfd, DIR_TX, &p);
 		rekey = e == 0 ? 1 : e == -EBUSY ? 0 : e;
 	}
 	close(cfd);
@@ -352,13 +352,13 @@ int ktls_probe(struct ktls_caps *caps)
 					goto out;
 				zero_params(&p, versions[v], (enum kcipher)c);
 				caps->can[v][c][d] = ktls_attach_ulp(cfd) == 0 &&
-						     ktls_install(cfd, (enum ktls_dir)d, &p) == 0;
+						     ktls_install(cfd, (enum dir)d, &p) == 0;
 				close(cfd);
 				close(sfd);
 			}
 		}
 	}
-	if (caps->can[1][KCIPHER_AES_GCM_128][KTLS_DIR_TX])
+	if (caps->can[1][KCIPHER_AES_GCM_128][DIR_TX])
 		caps->rekey = rekey_on(lfd, &addr);
 out:
 	close(lfd);

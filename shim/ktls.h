@@ -9,9 +9,8 @@
 
 #include <linux/tls.h>
 
+#include "dir.h"
 #include "keys.h"
-
-enum ktls_dir { KTLS_DIR_TX = 0, KTLS_DIR_RX = 1 };
 
 /* Everything the kernel needs for one direction. */
 struct ktls_params {
@@ -37,10 +36,10 @@ int ktls_build(const struct ktls_params *p, union ktls_kinfo *out, size_t *out_l
 int ktls_attach_ulp(int fd);
 /* setsockopt(SOL_TLS, TLS_TX or TLS_RX) with the exact kernel struct for the cipher; the struct on
  * the stack is wiped before returning. 0 or -errno. */
-int ktls_install(int fd, enum ktls_dir dir, const struct ktls_params *p);
+int ktls_install(int fd, enum dir dir, const struct ktls_params *p);
 /* getsockopt(SOL_TLS, TLS_TX or TLS_RX): version, cipher and rec_seq of what is installed (the key
  * is read by the kernel call but wiped here). 0 or -errno. */
-int ktls_query(int fd, enum ktls_dir dir, uint16_t *version, enum kcipher *cipher, uint64_t *seq);
+int ktls_query(int fd, enum dir dir, uint16_t *version, enum kcipher *cipher, uint64_t *seq);
 
 /* Capability probe on a connected loopback pair with throw-away keys. */
 struct ktls_caps {

@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Reading one record from a kernel-RX socket, waiting as the application's own BIO would. */
 #include "recv.h"
 
 #include <errno.h>
@@ -7,11 +6,16 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <sys/socket.h>
 #include <linux/tls.h>
 #include <mbedtls/net_sockets.h>
 
+#include "conf.h"
+#include "control.h"
+#include "io.h"
 #include "log.h"
 
 #ifndef SOL_TLS
@@ -48,14 +52,14 @@ static int recv_error(int err)
 	}
 }
 
-ssize_t recv_record(struct conn *c, unsigned char *buf, size_t len, int flags, unsigned char *type,
+ssize_t recv_record(struct ksock *ks, unsigned char *buf, size_t len, int flags, unsigned char *type,
 		    bool *eor)
 {
 	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
 			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-	ssize_t n = recvmsg(c->fd, &msg, flags);
+	ssize_t n = recvmsg(ks->fd, &msg, flags);
 	if (n < 0)
 		return -errno;
 	*eor = (msg.msg_flags & MSG_EOR) != 0;
@@ -87,58 +91,128 @@ static int ms_left(int64_t end)
  * that, 7.2's does not). Waits for the rest without spinning: a blocking socket in one recvmsg
  * under SO_RCVTIMEO for the time left (the app's value, read just before, put back after), a
  * non-blocking one in naps of 1 to 16 ms. */
-static ssize_t recv_rest(struct conn *c, unsigned char *buf, size_t len, unsigned char *type,
+static ssize_t recv_rest(struct ksock *ks, unsigned char *buf, size_t len, unsigned char *type,
 			 bool *eor, int64_t end, int *nap)
 {
-	int left = ms_left(end), fl = fcntl(c->fd, F_GETFL);
+	int left = ms_left(end), fl = fcntl(ks->fd, F_GETFL);
 	if (fl >= 0 && !(fl & O_NONBLOCK)) {
 		if (left < 0)
-			return recv_record(c, buf, len, 0, type, eor);
+			return recv_record(ks, buf, len, 0, type, eor);
 		struct timeval app, tv = { .tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000 };
 		socklen_t l = sizeof(app);
-		if (left == 0 || getsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &app, &l))
+		if (left == 0 || getsockopt(ks->fd, SOL_SOCKET, SO_RCVTIMEO, &app, &l))
 			return -EAGAIN;
-		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		ssize_t n = recv_record(c, buf, len, 0, type, eor);
-		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &app, sizeof(app));
+		setsockopt(ks->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		ssize_t n = recv_record(ks, buf, len, 0, type, eor);
+		setsockopt(ks->fd, SOL_SOCKET, SO_RCVTIMEO, &app, sizeof(app));
 		return n;
 	}
 	poll(NULL, 0, left >= 0 && left < *nap ? left : *nap);
 	if (*nap < 16)
 		*nap *= 2;
-	return recv_record(c, buf, len, MSG_DONTWAIT, type, eor);
+	return recv_record(ks, buf, len, MSG_DONTWAIT, type, eor);
 }
 
-ssize_t recv_waiting(struct conn *c, unsigned char *buf, size_t len, unsigned char *type,
+ssize_t recv_waiting(struct ksock *ks, unsigned char *buf, size_t len, unsigned char *type,
 		     bool *eor)
 {
-	if (!c->app_recv_timeout)
-		return recv_record(c, buf, len, 0, type, eor);
-	ssize_t n = recv_record(c, buf, len, MSG_DONTWAIT, type, eor);
-	uint32_t timeout = n == -EAGAIN ? conn_read_timeout(c) : 0;
+	if (!ks->waits)
+		return recv_record(ks, buf, len, 0, type, eor);
+	ssize_t n = recv_record(ks, buf, len, MSG_DONTWAIT, type, eor);
+	uint32_t timeout = n == -EAGAIN ? conf_read_timeout(ks->conf) : 0;
 	int64_t end = timeout ? now_ms() + timeout : 0;
 	int nap = 1;
 	while (n == -EAGAIN) {
 		int left = ms_left(end);
-		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		struct pollfd pfd = { .fd = ks->fd, .events = POLLIN };
 		int r = left == 0 ? 0 : poll(&pfd, 1, left);
 		if (r == 0)
-			return MBEDTLS_ERR_SSL_TIMEOUT;
+			return RECV_TIMEOUT;
 		if (r < 0)
 			return -errno;
-		n = recv_record(c, buf, len, MSG_DONTWAIT, type, eor);
+		n = recv_record(ks, buf, len, MSG_DONTWAIT, type, eor);
 		if (n == -EAGAIN)
-			n = recv_rest(c, buf, len, type, eor, end, &nap);
+			n = recv_rest(ks, buf, len, type, eor, end, &nap);
 	}
 	return n;
 }
 
-int recv_failed(struct conn *c, ssize_t n)
+int recv_failed(const struct ksock *ks, ssize_t n)
 {
 	if (n == NOT_KTLS) {
 		log_msg(LOG_ERROR, "fd=%d: bytes without a record type: not the kernel-TLS socket any "
-			"more; refused", c->fd);
+			"more; refused", ks->fd);
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	}
-	return n == MBEDTLS_ERR_SSL_TIMEOUT ? (int)n : recv_error((int)-n);
+	return n == RECV_TIMEOUT ? MBEDTLS_ERR_SSL_TIMEOUT : recv_error((int)-n);
+}
+
+/* One read that finishes a control message a small read cut: straight into the control buffer.
+ * 0 to read on, else what recv_read returns (EOF is 0 there, as Mbed TLS reports it: *done). */
+static int finish_control(struct ksock *ks, bool *done)
+{
+	struct io_state *io = &ks->io;
+	unsigned char type = 0;
+	bool eor = false;
+	int err = 0;
+	ssize_t n = recv_waiting(ks, io->ctrl + io->ctrl_len, IO_BUFFER_LEN - io->ctrl_len, &type, &eor);
+	*done = n <= 0;
+	if (n <= 0)
+		return n ? recv_failed(ks, n) : 0;
+	*done = control_absorb(ks, type, io->ctrl + io->ctrl_len, (size_t)n, eor, &err) == CTRL_FAILED;
+	return err;
+}
+
+int recv_read(struct ksock *ks, unsigned char *buf, size_t len)
+{
+	int err = ksock_check(ks);
+	if (err)
+		return err;
+	if (len == 0)
+		return 0;
+	for (;;) {
+		bool done;
+		if (ks->io.ctrl_len) {
+			int ret = finish_control(ks, &done);
+			if (done)
+				return ret;
+			continue;
+		}
+		unsigned char type = 0;
+		bool eor = false;
+		ssize_t n = recv_waiting(ks, buf, len, &type, &eor);
+		int ret = n < 0 ? recv_failed(ks, n) : (int)n;
+		if (ret == MBEDTLS_ERR_SSL_INVALID_MAC)
+			io_alert(ks, MBEDTLS_SSL_ALERT_LEVEL_FATAL, MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC);
+		if (ret <= 0)
+			return ret; /* EOF (0, as Mbed TLS reports it) or an error */
+		if (type == MBEDTLS_SSL_MSG_APPLICATION_DATA) {
+			ks->io.rx_partial = !eor;
+			return ret;
+		}
+		if (control_absorb(ks, type, buf, (size_t)n, eor, &err) == CTRL_FAILED)
+			return err;
+		/* CTRL_CONSUMED or CTRL_NEED_MORE: read on (blocking) or report WANT_READ from
+		 * the next recvmsg (non-blocking). */
+	}
+}
+
+size_t recv_bytes_avail(struct ksock *ks)
+{
+	struct io_state *io = &ks->io;
+	if (!io->rx_partial || ksock_check(ks))
+		return 0;
+	/* The rest of the record the app is reading, and maybe more records already decrypted:
+	 * peeked into the control buffer, which is empty while a data record is being read. */
+	if (!io->ctrl && !(io->ctrl = calloc(1, IO_BUFFER_LEN)))
+		return 0;
+	unsigned char type = 0;
+	bool eor;
+	ssize_t n = recv_record(ks, io->ctrl, IO_BUFFER_LEN, MSG_PEEK | MSG_DONTWAIT, &type, &eor);
+	if (n <= 0 || type != MBEDTLS_SSL_MSG_APPLICATION_DATA) {
+		io->rx_partial = false; /* nothing of it left after all */
+		return 0;
+	}
+	explicit_bzero(io->ctrl, (size_t)n); /* plaintext the app has not read yet */
+	return (size_t)n;
 }

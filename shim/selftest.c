@@ -33,7 +33,7 @@ static atomic_bool logged[2][KCIPHER_CHACHA20_POLY1305 + 1][2];
 
 /* Fixed test keys, different per direction (a kernel that mixed them up would show); never a
  * connection's. */
-static void test_keys(const struct suite_info *s, enum ktls_dir d, struct traffic_keys *k)
+static void test_keys(const struct suite_info *s, enum dir d, struct traffic_keys *k)
 {
 	memset(k, 0, sizeof(*k));
 	k->key_len = keys_key_len(s->cipher);
@@ -146,7 +146,7 @@ static void run(const struct suite_info *s, enum selftest_verdict out[2])
 {
 	static const struct timeval timeout = { .tv_sec = IO_TIMEOUT_S };
 	int a, b;
-	out[KTLS_DIR_TX] = out[KTLS_DIR_RX] = SELFTEST_UNAVAILABLE;
+	out[DIR_TX] = out[DIR_RX] = SELFTEST_UNAVAILABLE;
 	if (ktls_loopback_pair(&a, &b) != 0)
 		return;
 	bool ready = true;
@@ -159,22 +159,22 @@ static void run(const struct suite_info *s, enum selftest_verdict out[2])
 		struct traffic_keys k[2];
 		int e[2];
 		for (int d = 0; d < 2; d++) {
-			test_keys(s, (enum ktls_dir)d, &k[d]);
+			test_keys(s, (enum dir)d, &k[d]);
 			struct ktls_params p = { .version = s->version, .cipher = s->cipher, .keys = k[d],
 						 .seq = TEST_SEQ };
-			e[d] = ktls_install(a, (enum ktls_dir)d, &p);
+			e[d] = ktls_install(a, (enum dir)d, &p);
 		}
-		out[KTLS_DIR_TX] = e[KTLS_DIR_TX] ? refused(e[KTLS_DIR_TX]) : test_tx(a, b, s, &k[KTLS_DIR_TX]);
-		out[KTLS_DIR_RX] = e[KTLS_DIR_RX] ? refused(e[KTLS_DIR_RX]) : test_rx(a, b, s, &k[KTLS_DIR_RX]);
+		out[DIR_TX] = e[DIR_TX] ? refused(e[DIR_TX]) : test_tx(a, b, s, &k[DIR_TX]);
+		out[DIR_RX] = e[DIR_RX] ? refused(e[DIR_RX]) : test_rx(a, b, s, &k[DIR_RX]);
 	}
 	close(a);
 	close(b);
 }
 
-enum selftest_verdict selftest_check(uint16_t version, enum kcipher c, enum ktls_dir d)
+enum selftest_verdict selftest_check(uint16_t version, enum kcipher c, enum dir d)
 {
 	if ((version != 0x0303 && version != 0x0304) || c <= KCIPHER_NONE ||
-	    c > KCIPHER_CHACHA20_POLY1305 || (d != KTLS_DIR_TX && d != KTLS_DIR_RX))
+	    c > KCIPHER_CHACHA20_POLY1305 || (d != DIR_TX && d != DIR_RX))
 		return SELFTEST_REFUSED;
 	atomic_int *slot = verdicts[version == 0x0304][c];
 	int cached = atomic_load(&slot[d]);
@@ -208,9 +208,9 @@ const char *selftest_verdict_str(enum selftest_verdict v)
 	return "not run";
 }
 
-const char *selftest_refusal(uint16_t version, enum kcipher c, enum ktls_dir d)
+const char *selftest_refusal(uint16_t version, enum kcipher c, enum dir d)
 {
-	bool tx = d == KTLS_DIR_TX;
+	bool tx = d == DIR_TX;
 	if (!config_get()->selftest)
 		return NULL;
 	switch (selftest_check(version, c, d)) {

@@ -24,13 +24,13 @@ enum selftest_verdict {
  * the life of the process (a forked child inherits them: same kernel), UNAVAILABLE never is.
  * Thread- and fork-safe: atomics only, no lock; racing first calls each run the test, and a WRONG
  * verdict always wins over PASSED. errno is preserved. */
-enum selftest_verdict selftest_check(uint16_t version, enum kcipher c, enum ktls_dir d);
+enum selftest_verdict selftest_check(uint16_t version, enum kcipher c, enum dir d);
 
 /* For the hand-off: NULL when the kernel may have this direction (or KTLS_SHIM_SELFTEST=0), else why
  * not ("kernel self-test
  * failed", logged once per process per combination; "kernel refused TLS_TX"/"..._RX"; "kernel
  * self-test could not run"). */
-const char *selftest_refusal(uint16_t version, enum kcipher c, enum ktls_dir d);
+const char *selftest_refusal(uint16_t version, enum kcipher c, enum dir d);
 
 /* "passed", "failed", "refused", "not run". */
 const char *selftest_verdict_str(enum selftest_verdict v);

@@ -92,13 +92,13 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < NCIPHERS; i++)
 			for (int d = 0; d < 2; d++)
 				verdict[v][i][d] = selftest_verdict_str(
-					caps.ulp ? selftest_check(v ? 0x0304 : 0x0303, ciphers[i].c, (enum ktls_dir)d)
+					caps.ulp ? selftest_check(v ? 0x0304 : 0x0303, ciphers[i].c, (enum dir)d)
 						 : SELFTEST_UNAVAILABLE);
 
 	int any = 0;
 	for (int v = 0; v < 2; v++)
 		for (size_t i = 0; i < NCIPHERS; i++)
-			any |= caps.can[v][ciphers[i].c][KTLS_DIR_TX] | caps.can[v][ciphers[i].c][KTLS_DIR_RX];
+			any |= caps.can[v][ciphers[i].c][DIR_TX] | caps.can[v][ciphers[i].c][DIR_RX];
 
 	if (json) {
 		printf("{\"kernel\":");
@@ -109,7 +109,7 @@ int main(int argc, char **argv)
 			for (size_t i = 0; i < NCIPHERS; i++) {
 				const bool *d = caps.can[v][ciphers[i].c];
 				printf("%s\"%s\":{\"tx\":%s,\"rx\":%s}", i ? "," : "", ciphers[i].key,
-				       d[KTLS_DIR_TX] ? "true" : "false", d[KTLS_DIR_RX] ? "true" : "false");
+				       d[DIR_TX] ? "true" : "false", d[DIR_RX] ? "true" : "false");
 			}
 			printf("}");
 		}
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
 			printf("%s\"%s\":{", v ? "," : "", v ? "tls13" : "tls12");
 			for (size_t i = 0; i < NCIPHERS; i++)
 				printf("%s\"%s\":{\"tx\":\"%s\",\"rx\":\"%s\"}", i ? "," : "", ciphers[i].key,
-				       verdict[v][i][KTLS_DIR_TX], verdict[v][i][KTLS_DIR_RX]);
+				       verdict[v][i][DIR_TX], verdict[v][i][DIR_RX]);
 			printf("}");
 		}
 		printf("}");
@@ -135,8 +135,8 @@ int main(int argc, char **argv)
 			for (size_t i = 0; i < NCIPHERS; i++) {
 				const bool *d = caps.can[v][ciphers[i].c];
 				printf("%-8s %-18s %-3s %-3s %-8s %-8s\n", v ? "TLS 1.3" : "TLS 1.2",
-				       ciphers[i].label, d[KTLS_DIR_TX] ? "yes" : "no", d[KTLS_DIR_RX] ? "yes" : "no",
-				       verdict[v][i][KTLS_DIR_TX], verdict[v][i][KTLS_DIR_RX]);
+				       ciphers[i].label, d[DIR_TX] ? "yes" : "no", d[DIR_RX] ? "yes" : "no",
+				       verdict[v][i][DIR_TX], verdict[v][i][DIR_RX]);
 			}
 		printf("\nTLS 1.3 rekey: %s\n", caps.rekey > 0 ? "yes" : caps.rekey == 0 ? "no (EBUSY)" : "unknown");
 	}

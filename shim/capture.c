@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "capture.h"
+
+#include <stdatomic.h>
+#include <string.h>
+#include <mbedtls/net_sockets.h>
+
+#include "log.h"
+#include "real.h"
+
+static atomic_bool kernel_lacks_ktls;
+
+void capture_stop(void)
+{
+	atomic_store(&kernel_lacks_ktls, true);
+}
+
+bool capture_stopped(void)
+{
+	return atomic_load(&kernel_lacks_ktls);
+}
+
+static bool taken(const struct conn *c, enum dir d)
+{
+	return c->ks.owner[d] == OWNER_KERNEL || c->ks.owner[d] == OWNER_APP;
+}
+
+static int bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	struct conn *c = ctx;
+	if (taken(c, DIR_TX)) {
+		/* Mbed TLS's own counter is behind the kernel's: its record would reuse a nonce. */
+		log_msg(LOG_ERROR, "fd=%d: Mbed TLS tried to write after the kernel took TX; refused", c->ks.fd);
+		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+	}
+	int ret = c->app_send(c->app_bio, buf, len);
+	c->send_incomplete = ret != (int)len;
+	if (ret > 0 && c->ks.owner[DIR_TX] == OWNER_UNDECIDED)
+		seq_feed(&c->dir[DIR_TX].seq, buf, (size_t)ret);
+	return ret;
+}
+
+static int recv_result(struct conn *c, const unsigned char *buf, int ret)
+{
+	if (ret > 0 && c->ks.owner[DIR_RX] == OWNER_UNDECIDED)
+		seq_feed(&c->dir[DIR_RX].seq, buf, (size_t)ret);
+	return ret;
+}
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	struct conn *c = ctx;
+	if (taken(c, DIR_RX))
+		return MBEDTLS_ERR_SSL_INTERNAL_ERROR; /* the socket now yields plaintext */
+	return recv_result(c, buf, c->app_recv(c->app_bio, buf, len));
+}
+
+static int bio_recv_timeout(void *ctx, unsigned char *buf, size_t len, uint32_t timeout)
+{
+	struct conn *c = ctx;
+	if (taken(c, DIR_RX))
+		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+	return recv_result(c, buf, c->app_recv_timeout(c->app_bio, buf, len, timeout));
+}
+
+/* Whether the application's BIO is Mbed TLS's own plain socket functions. */
+static bool is_net_bio(const struct conn *c)
+{
+	if (!c->app_bio || !real.net_send || c->app_send != real.net_send)
+		return false;
+	if (c->app_recv && c->app_recv != real.net_recv)
+		return false;
+	return !c->app_recv_timeout || c->app_recv_timeout == real.net_recv_timeout;
+}
+
+int capture_bio_fd(const struct conn *c)
+{
+	return is_net_bio(c) ? ((const mbedtls_net_context *)c->app_bio)->fd : -1;
+}
+
+void capture_set_bio(struct conn *c, void *bio, mbedtls_ssl_send_t *s, mbedtls_ssl_recv_t *r,
+		     mbedtls_ssl_recv_timeout_t *rt)
+{
+	c->app_bio = bio;
+	c->app_send = s;
+	c->app_recv = r;
+	c->app_recv_timeout = rt;
+	/* What the kernel-side I/O needs to know of the BIO to follow the socket. The kernel's
+	 * record state stays on its socket: the next kernel-side call checks where the new BIO
+	 * points. */
+	c->ks.net = bio;
+	c->ks.net_send = s == real.net_send;
+	c->ks.net_bio = is_net_bio(c);
+	c->ks.waits = rt != NULL;
+	if (c->ks.owner[DIR_TX] == OWNER_KERNEL || c->ks.owner[DIR_RX] == OWNER_KERNEL)
+		c->ks.moved = true;
+	c->bio_wrapped = !capture_stopped() && s && (r || rt);
+	if (c->bio_wrapped)
+		real.set_bio(c->ks.ssl, c, bio_send, r ? bio_recv : NULL, rt ? bio_recv_timeout : NULL);
+	else
+		real.set_bio(c->ks.ssl, bio, s, r, rt);
+}
+
+static void export_cb(void *p, mbedtls_ssl_key_export_type type, const unsigned char *secret,
+		      size_t secret_len, const unsigned char client_random[32],
+		      const unsigned char server_random[32], mbedtls_tls_prf_types prf_type)
+{
+	struct conn *c = p;
+	int slot = -1;
+	switch (type) {
+	case MBEDTLS_SSL_KEY_EXPORT_TLS12_MASTER_SECRET:
+		if (secret_len == sizeof(c->master)) {
+			memcpy(c->master, secret, secret_len);
+			memcpy(c->randoms, client_random, 32);
+			memcpy(c->randoms + 32, server_random, 32);
+			c->prf_type = prf_type;
+			c->ks.version = TLS_1_2;
+		}
+		break;
+	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_HANDSHAKE_TRAFFIC_SECRET: slot = SEC_CLIENT_HS; break;
+	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_HANDSHAKE_TRAFFIC_SECRET: slot = SEC_SERVER_HS; break;
+	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_APPLICATION_TRAFFIC_SECRET: slot = SEC_CLIENT_APP; break;
+	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_APPLICATION_TRAFFIC_SECRET: slot = SEC_SERVER_APP; break;
+	default: break;
+	}
+	if (slot >= 0 && secret_len <= KEYS_MAX_SECRET) {
+		memcpy(c->secret[slot], secret, secret_len);
+		c->secret_len[slot] = secret_len;
+		c->ks.version = TLS_1_3;
+	}
+	c->dir[DIR_TX].seq.version = c->dir[DIR_RX].seq.version = c->ks.version;
+	if (c->app_export)
+		c->app_export(c->app_export_p, type, secret, secret_len, client_random, server_random,
+			      prf_type);
+}
+
+void capture_set_export_cb(struct conn *c, mbedtls_ssl_export_keys_t *f, void *p)
+{
+	c->app_export = f;
+	c->app_export_p = p;
+	real_adapter()->set_export_keys_cb(c->ks.ssl, export_cb, c);
+}
