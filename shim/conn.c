@@ -344,7 +344,7 @@ static void export_cb(void *p, mbedtls_ssl_key_export_type type, const unsigned 
 			memcpy(c->randoms, client_random, 32);
 			memcpy(c->randoms + 32, server_random, 32);
 			c->prf_type = prf_type;
-			c->version = 0x0303;
+			c->version = TLS_1_2;
 		}
 		break;
 	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_HANDSHAKE_TRAFFIC_SECRET: slot = SEC_CLIENT_HS; break;
@@ -356,7 +356,7 @@ static void export_cb(void *p, mbedtls_ssl_key_export_type type, const unsigned 
 	if (slot >= 0 && secret_len <= KEYS_MAX_SECRET) {
 		memcpy(c->secret[slot], secret, secret_len);
 		c->secret_len[slot] = secret_len;
-		c->version = 0x0304;
+		c->version = TLS_1_3;
 	}
 	c->tx.version = c->rx.version = c->version;
 	if (c->app_export)
@@ -452,10 +452,10 @@ static const char *record_refusal(struct conn *c, const struct suite_info **suit
 		return "suite not supported by kTLS";
 	/* 16384, or 16383 in TLS 1.3 where Mbed TLS counts the inner content type: anything less
 	 * is a negotiated maximum fragment length the kernel would not respect. */
-	if (real_adapter()->max_out_payload(c->ssl) < 16384 - (c->version == 0x0304))
+	if (real_adapter()->max_out_payload(c->ssl) < 16384 - (c->version == TLS_1_3))
 		return "max_fragment_length negotiated";
 	*code = KTLSSHIM_ERR_DISABLED;
-	if ((c->version == 0x0303 && !cfg->tls12) || (c->version == 0x0304 && !cfg->tls13))
+	if ((c->version == TLS_1_2 && !cfg->tls12) || (c->version == TLS_1_3 && !cfg->tls13))
 		return "version disabled by KTLS_SHIM_VERSIONS";
 	if (!(cfg->ciphers & (1u << (*suite)->cipher)))
 		return "cipher disabled by KTLS_SHIM_CIPHERS";
@@ -491,7 +491,7 @@ static int app_slot_of(const struct conn *c, bool tx)
 static bool direction_keys(struct conn *c, const struct suite_info *s, bool tx,
 			   struct traffic_keys *hs, struct traffic_keys *app)
 {
-	if (s->version == 0x0303) {
+	if (s->version == TLS_1_2) {
 		bool client_side = tx != conn_is_server(c); /* the client's write keys */
 		struct traffic_keys cw, sw;
 		if (keys_tls12_traffic(s, c->prf_type, c->master, c->randoms, c->randoms + 32, &cw, &sw))
@@ -565,7 +565,7 @@ static int kernel_rekey_answer(bool probe)
 static void keep_next_secret(struct conn *c, const struct suite_info *s, bool tx)
 {
 	int d = tx ? KTLS_DIR_TX : KTLS_DIR_RX, slot = app_slot_of(c, tx);
-	if (s->version != 0x0304 || !c->secret_len[slot] || kernel_rekey_answer(false) == 0)
+	if (s->version != TLS_1_3 || !c->secret_len[slot] || kernel_rekey_answer(false) == 0)
 		return;
 	c->suite = s;
 	memcpy(c->next_secret[d], c->secret[slot], c->secret_len[slot]);
@@ -726,7 +726,7 @@ static void settle(struct conn *c)
  * server's first data, so RX waits for that. */
 static bool rx_waits_for_tickets(const struct conn *c)
 {
-	return c->version == 0x0304 && !conn_is_server(c) && conf_lookup(c->conf).signal_tickets &&
+	return c->version == TLS_1_3 && !conn_is_server(c) && conf_lookup(c->conf).signal_tickets &&
 	       !c->user_data_read;
 }
 

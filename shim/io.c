@@ -97,7 +97,7 @@ static int send_key_update(struct conn *c)
 static uint64_t records_left(const struct conn *c)
 {
 	unsigned long limit = config_get()->rekey_records;
-	if (c->version != 0x0304 || !limit)
+	if (c->version != TLS_1_3 || !limit)
 		return UINT64_MAX;
 	return c->tx_records < limit ? limit - c->tx_records : 0;
 }
@@ -105,7 +105,7 @@ static uint64_t records_left(const struct conn *c)
 /* Before new data: the KeyUpdate the peer asked for, or ours when this key carried its share. */
 static int tx_key_update_if_due(struct conn *c)
 {
-	if (c->version != 0x0304)
+	if (c->version != TLS_1_3)
 		return 0;
 	/* After fork other processes write under this key too: the kernel's record number counts
 	 * every record (two system calls per write, on forked connections only). */
@@ -294,7 +294,7 @@ static int handle_control(struct conn *c, size_t *used, bool eor)
 	}
 	if (io->ctrl_type != MBEDTLS_SSL_MSG_HANDSHAKE)
 		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
-	bool key_update = c->version == 0x0304 && m[0] == HS_KEY_UPDATE;
+	bool key_update = c->version == TLS_1_3 && m[0] == HS_KEY_UPDATE;
 	if (io->ctrl_len < 4)
 		return incomplete(c, key_update, eor);
 	size_t body = ((size_t)m[1] << 16) | ((size_t)m[2] << 8) | m[3];
@@ -306,7 +306,7 @@ static int handle_control(struct conn *c, size_t *used, bool eor)
 		return incomplete(c, key_update, eor);
 	*used = 4 + body;
 	bool server = conn_is_server(c);
-	if (c->version == 0x0304) {
+	if (c->version == TLS_1_3) {
 		/* Tickets are dropped as Mbed TLS does when the app did not ask for them. */
 		if (!server && m[0] == MBEDTLS_SSL_HS_NEW_SESSION_TICKET) {
 			ticket_ignored(c);

@@ -14,10 +14,9 @@
 
 #include "real.h"
 
-#define V12 0x0303
-#define V13 0x0304
-
 /* Short names for the table only. */
+#define V12 TLS_1_2
+#define V13 TLS_1_3
 #define GCM128 KCIPHER_AES_GCM_128
 #define GCM256 KCIPHER_AES_GCM_256
 #define CCM128 KCIPHER_AES_CCM_128
@@ -77,6 +76,8 @@ static const struct suite_info suites[] = {
 	{ MBEDTLS_TLS_RSA_PSK_WITH_CHACHA20_POLY1305_SHA256, V12, CHACHA, SHA256 },
 };
 
+#undef V12
+#undef V13
 #undef GCM128
 #undef GCM256
 #undef CCM128
@@ -120,9 +121,9 @@ size_t keys_fixed_iv_len(enum kcipher c, uint16_t version)
 {
 	if (keys_key_len(c) == 0)
 		return 0;
-	if (version == V13)
+	if (version == TLS_1_3)
 		return KEYS_IV_LEN; /* RFC 8446 5.3: the whole nonce comes from the iv */
-	if (version != V12)
+	if (version != TLS_1_2)
 		return 0;
 	/* TLS 1.2: GCM (RFC 5288) and CCM (RFC 6655) carry an 8-byte explicit nonce in each record,
 	 * so only the 4-byte salt is implicit; ChaCha20-Poly1305 (RFC 7905) has no explicit part. */
@@ -193,7 +194,7 @@ int keys_tls13_traffic(const struct suite_info *s, const unsigned char *secret, 
 	if (out == NULL)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	memset(out, 0, sizeof(*out));
-	if (s == NULL || s->version != V13 || secret == NULL)
+	if (s == NULL || s->version != TLS_1_3 || secret == NULL)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	key_len = keys_key_len(s->cipher);
 	/* A traffic secret is exactly Hash.length long; anything else means the caller mixed up
@@ -211,7 +212,7 @@ int keys_tls13_traffic(const struct suite_info *s, const unsigned char *secret, 
 		return ret;
 	}
 	out->key_len = key_len;
-	out->iv_len = keys_fixed_iv_len(s->cipher, V13);
+	out->iv_len = keys_fixed_iv_len(s->cipher, TLS_1_3);
 	return 0;
 }
 
@@ -250,11 +251,11 @@ int keys_tls12_traffic(const struct suite_info *s, int prf_type, const unsigned 
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	memset(client_write, 0, sizeof(*client_write));
 	memset(server_write, 0, sizeof(*server_write));
-	if (mbed == NULL || s == NULL || s->version != V12 || master == NULL || client_random == NULL ||
+	if (mbed == NULL || s == NULL || s->version != TLS_1_2 || master == NULL || client_random == NULL ||
 	    server_random == NULL)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	key_len = keys_key_len(s->cipher);
-	iv_len = keys_fixed_iv_len(s->cipher, V12);
+	iv_len = keys_fixed_iv_len(s->cipher, TLS_1_2);
 	if (key_len == 0 || iv_len == 0)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 

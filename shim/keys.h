@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tlsver.h"
+
 #define KEYS_MAX_SECRET 48 /* SHA-384 */
 #define KEYS_MAX_KEY 32
 #define KEYS_IV_LEN 12
@@ -22,7 +24,7 @@ enum kcipher {
  * kernel cannot take has no entry, and keys_suite returns NULL for it. */
 struct suite_info {
 	uint16_t id;
-	uint16_t version; /* 0x0303 or 0x0304 */
+	uint16_t version; /* TLS_1_2 or TLS_1_3 */
 	enum kcipher cipher;
 	int md_type;      /* mbedtls_md_type_t of the suite's hash */
 };

@@ -59,7 +59,7 @@ int ktls_attach_ulp(int fd)
 		(s).info.cipher_type = (type);                                                    \
 		memcpy((s).key, (p)->keys.key, sizeof(s).key);                                    \
 		memcpy((s).salt, (p)->keys.iv, sizeof(s).salt);                                   \
-		if ((p)->version == TLS_1_2_VERSION)                                              \
+		if ((p)->version == TLS_1_2)                                              \
 			memcpy((s).iv, (seqbe), sizeof(s).iv);                                    \
 		else                                                                              \
 			memcpy((s).iv, (p)->keys.iv + sizeof(s).salt, sizeof(s).iv);              \
@@ -68,7 +68,7 @@ int ktls_attach_ulp(int fd)
 
 int ktls_build(const struct ktls_params *p, union ktls_kinfo *out, size_t *out_len)
 {
-	if (p->version != TLS_1_2_VERSION && p->version != TLS_1_3_VERSION)
+	if (p->version != TLS_1_2 && p->version != TLS_1_3)
 		return -EINVAL;
 
 	union ktls_kinfo u;
@@ -94,7 +94,7 @@ int ktls_build(const struct ktls_params *p, union ktls_kinfo *out, size_t *out_l
 		return -EINVAL;
 	}
 	/* TLS 1.2 GCM/CCM only carries the 4-byte implicit part of the nonce. */
-	if (p->version == TLS_1_2_VERSION && p->cipher != KCIPHER_CHACHA20_POLY1305)
+	if (p->version == TLS_1_2 && p->cipher != KCIPHER_CHACHA20_POLY1305)
 		iv_need = 4;
 	if (p->keys.key_len != key_len || p->keys.iv_len < iv_need || p->keys.iv_len > KEYS_IV_LEN)
 		return -EINVAL;
@@ -238,7 +238,7 @@ static void zero_params(struct ktls_params *p, uint16_t version, enum kcipher c)
 	p->version = version;
 	p->cipher = c;
 	p->keys.key_len = c == KCIPHER_AES_GCM_128 || c == KCIPHER_AES_CCM_128 ? 16 : 32;
-	p->keys.iv_len = version == TLS_1_2_VERSION && c != KCIPHER_CHACHA20_POLY1305 ? 4 : 12;
+	p->keys.iv_len = version == TLS_1_2 && c != KCIPHER_CHACHA20_POLY1305 ? 4 : 12;
 }
 
 /* A loopback listener on an ephemeral port; its address in *addr. The fd or -errno. */
@@ -277,7 +277,7 @@ static int rekey_on(int lfd, const struct sockaddr_in *addr)
 	if ((rekey = make_pair(lfd, addr, &cfd, &sfd)) != 0)
 		return rekey;
 	struct ktls_params p;
-	zero_params(&p, TLS_1_3_VERSION, KCIPHER_AES_GCM_128);
+	zero_params(&p, TLS_1_3, KCIPHER_AES_GCM_128);
 	if ((rekey = ktls_attach_ulp(cfd)) == 0 && (rekey = ktls_install(cfd, KTLS_DIR_TX, &p)) == 0) {
 		int e = ktls_install(cfd, KTLS_DIR_TX, &p);
 		rekey = e == 0 ? 1 : e == -EBUSY ? 0 : e;
@@ -323,7 +323,7 @@ int ktls_stat_rekey(void)
 
 int ktls_probe(struct ktls_caps *caps)
 {
-	static const uint16_t versions[2] = { TLS_1_2_VERSION, TLS_1_3_VERSION };
+	static const uint16_t versions[2] = { TLS_1_2, TLS_1_3 };
 	memset(caps, 0, sizeof *caps);
 	caps->rekey = -1;
 

@@ -15,7 +15,7 @@ enum ktls_dir { KTLS_DIR_TX = 0, KTLS_DIR_RX = 1 };
 
 /* Everything the kernel needs for one direction. */
 struct ktls_params {
-	uint16_t version; /* 0x0303 or 0x0304 */
+	uint16_t version; /* TLS_1_2 or TLS_1_3 */
 	enum kcipher cipher;
 	struct traffic_keys keys;
 	uint64_t seq; /* sequence number of the next record in this direction */

@@ -54,11 +54,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c->app_bio = &app_net;
 	c->app_send = real.net_send;
 	c->ssl = &never_set_up;
-	c->version = mode & 1 ? 0x0304 : 0x0303;
+	c->version = mode & 1 ? TLS_1_3 : TLS_1_2;
 	c->conf = mode & 2 ? (const mbedtls_ssl_config *)&server_conf : NULL;
 	c->rx_state = DIR_KERNEL;
 	c->tx_state = mode & 8 ? DIR_KERNEL : DIR_USER;
-	if ((mode & 4) && c->version == 0x0304) {
+	if ((mode & 4) && c->version == TLS_1_3) {
 		c->suite = keys_suite(0x1301); /* TLS_AES_128_GCM_SHA256 */
 		memset(c->next_secret[KTLS_DIR_RX], 0x5a, 32);
 		c->next_secret_len[KTLS_DIR_RX] = 32;
