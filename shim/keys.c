@@ -93,43 +93,6 @@ const struct suite_info *keys_suite(uint16_t suite_id)
 	return NULL;
 }
 
-const char *keys_cipher_name(enum kcipher c)
-{
-	switch (c) {
-	case KCIPHER_AES_GCM_128: return "AES-128-GCM";
-	case KCIPHER_AES_GCM_256: return "AES-256-GCM";
-	case KCIPHER_AES_CCM_128: return "AES-128-CCM";
-	case KCIPHER_CHACHA20_POLY1305: return "CHACHA20-POLY1305";
-	case KCIPHER_NONE: break;
-	}
-	return "none";
-}
-
-size_t keys_key_len(enum kcipher c)
-{
-	switch (c) {
-	case KCIPHER_AES_GCM_128:
-	case KCIPHER_AES_CCM_128: return 16;
-	case KCIPHER_AES_GCM_256:
-	case KCIPHER_CHACHA20_POLY1305: return 32;
-	case KCIPHER_NONE: break;
-	}
-	return 0;
-}
-
-size_t keys_fixed_iv_len(enum kcipher c, uint16_t version)
-{
-	if (keys_key_len(c) == 0)
-		return 0;
-	if (version == TLS_1_3)
-		return KEYS_IV_LEN; /* RFC 8446 5.3: the whole nonce comes from the iv */
-	if (version != TLS_1_2)
-		return 0;
-	/* TLS 1.2: GCM (RFC 5288) and CCM (RFC 6655) carry an 8-byte explicit nonce in each record,
-	 * so only the 4-byte salt is implicit; ChaCha20-Poly1305 (RFC 7905) has no explicit part. */
-	return c == KCIPHER_CHACHA20_POLY1305 ? KEYS_IV_LEN : 4;
-}
-
 void keys_wipe(void *p, size_t n)
 {
 	if (p != NULL && n > 0)
@@ -196,7 +159,7 @@ int keys_tls13_traffic(const struct suite_info *s, const unsigned char *secret, 
 	memset(out, 0, sizeof(*out));
 	if (s == NULL || s->version != TLS_1_3 || secret == NULL)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
-	key_len = keys_key_len(s->cipher);
+	key_len = cipher_key_len(s->cipher);
 	/* A traffic secret is exactly Hash.length long; anything else means the caller mixed up
 	 * suites or secrets, and a wrong key would only surface as a bad_record_mac later. */
 	if (key_len == 0 || secret_len != md_len(s->md_type))
@@ -212,7 +175,7 @@ int keys_tls13_traffic(const struct suite_info *s, const unsigned char *secret, 
 		return ret;
 	}
 	out->key_len = key_len;
-	out->iv_len = keys_fixed_iv_len(s->cipher, TLS_1_3);
+	out->iv_len = cipher_fixed_iv_len(s->cipher, TLS_1_3);
 	return 0;
 }
 
@@ -254,8 +217,8 @@ int keys_tls12_traffic(const struct suite_info *s, int prf_type, const unsigned 
 	if (mbed == NULL || s == NULL || s->version != TLS_1_2 || master == NULL || client_random == NULL ||
 	    server_random == NULL)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
-	key_len = keys_key_len(s->cipher);
-	iv_len = keys_fixed_iv_len(s->cipher, TLS_1_2);
+	key_len = cipher_key_len(s->cipher);
+	iv_len = cipher_fixed_iv_len(s->cipher, TLS_1_2);
 	if (key_len == 0 || iv_len == 0)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 

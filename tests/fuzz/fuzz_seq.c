@@ -28,8 +28,8 @@ static const uint16_t suites12[4] = { 0xC02F, 0xC030, 0xCCA8, 0xC0AC };
 static void dummy_keys(const struct suite_info *s, struct traffic_keys *k, unsigned char fill)
 {
 	memset(k, 0, sizeof(*k));
-	k->key_len = keys_key_len(s->cipher);
-	k->iv_len = keys_fixed_iv_len(s->cipher, s->version);
+	k->key_len = cipher_key_len(s->cipher);
+	k->iv_len = cipher_fixed_iv_len(s->cipher, s->version);
 	memset(k->key, fill, k->key_len);
 	memset(k->iv, fill ^ 0x5a, k->iv_len);
 }
