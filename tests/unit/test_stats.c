@@ -37,7 +37,7 @@ static void test_counting(void)
 
 static void test_limits(void)
 {
-	static char names[STATS_MAX_REASONS + 1][8];
+	static char names[STATS_MAX_REASONS + 1][16];
 	struct stats_counts s = { 0 };
 
 	for (int i = 0; i <= STATS_MAX_REASONS; i++) {
