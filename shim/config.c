@@ -8,10 +8,10 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "keys.h"
+#include "cipher.h"
 
-#define ALL_CIPHERS ((1u << KCIPHER_AES_GCM_128) | (1u << KCIPHER_AES_GCM_256) | \
-		     (1u << KCIPHER_AES_CCM_128) | (1u << KCIPHER_CHACHA20_POLY1305))
+/* Bit (1 << enum kcipher) of every row of the cipher table. */
+#define ALL_CIPHERS (((1u << KCIPHER_COUNT) - 1) & ~(1u << KCIPHER_NONE))
 
 static void bad_value(void (*report)(const char *), const char *var, const char *value,
 		      const char *expected, const char *dflt)
@@ -89,14 +89,22 @@ static bool parse_list(const char *v, unsigned *bits, int (*match)(const char *i
 
 static int match_cipher(const char *item, size_t n)
 {
-	static const enum kcipher all[] = { KCIPHER_AES_GCM_128, KCIPHER_AES_GCM_256,
-					    KCIPHER_AES_CCM_128, KCIPHER_CHACHA20_POLY1305 };
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		const char *name = keys_cipher_name(all[i]);
+	for (int c = KCIPHER_FIRST; c < KCIPHER_COUNT; c++) {
+		const char *name = cipher_name((enum kcipher)c);
 		if (strlen(name) == n && !strncasecmp(item, name, n))
-			return (int)all[i];
+			return c;
 	}
 	return -1;
+}
+
+/* "a comma list of " and the table's names, for the message about a bad KTLS_SHIM_CIPHERS. */
+static const char *cipher_list(char *buf, size_t n)
+{
+	size_t used = (size_t)snprintf(buf, n, "a comma list of ");
+	for (int c = KCIPHER_FIRST; c < KCIPHER_COUNT && used < n; c++)
+		used += (size_t)snprintf(buf + used, n - used, "%s%s", c > KCIPHER_FIRST ? ", " : "",
+					 cipher_name((enum kcipher)c));
+	return buf;
 }
 
 static int match_version(const char *item, size_t n)
@@ -129,10 +137,10 @@ void config_parse(struct shim_config *c, const char *(*get)(const char *),
 		else if (strcasecmp(v, "both"))
 			bad_value(report, "KTLS_SHIM_DIRECTIONS", v, "tx, rx or both", "both");
 	}
-	if ((v = get("KTLS_SHIM_CIPHERS")) && *v && !parse_list(v, &c->ciphers, match_cipher))
-		bad_value(report, "KTLS_SHIM_CIPHERS", v,
-			  "a comma list of AES-128-GCM, AES-256-GCM, AES-128-CCM, CHACHA20-POLY1305",
-			  "all four");
+	if ((v = get("KTLS_SHIM_CIPHERS")) && *v && !parse_list(v, &c->ciphers, match_cipher)) {
+		char list[128];
+		bad_value(report, "KTLS_SHIM_CIPHERS", v, cipher_list(list, sizeof(list)), "all four");
+	}
 	if ((v = get("KTLS_SHIM_VERSIONS")) && *v) {
 		unsigned bits;
 		if (parse_list(v, &bits, match_version)) {

@@ -14,10 +14,9 @@
 
 #include "real.h"
 
-#define V12 0x0303
-#define V13 0x0304
-
 /* Short names for the table only. */
+#define V12 TLS_1_2
+#define V13 TLS_1_3
 #define GCM128 KCIPHER_AES_GCM_128
 #define GCM256 KCIPHER_AES_GCM_256
 #define CCM128 KCIPHER_AES_CCM_128
@@ -77,6 +76,8 @@ static const struct suite_info suites[] = {
 	{ MBEDTLS_TLS_RSA_PSK_WITH_CHACHA20_POLY1305_SHA256, V12, CHACHA, SHA256 },
 };
 
+#undef V12
+#undef V13
 #undef GCM128
 #undef GCM256
 #undef CCM128
@@ -90,43 +91,6 @@ const struct suite_info *keys_suite(uint16_t suite_id)
 		if (suites[i].id == suite_id)
 			return &suites[i];
 	return NULL;
-}
-
-const char *keys_cipher_name(enum kcipher c)
-{
-	switch (c) {
-	case KCIPHER_AES_GCM_128: return "AES-128-GCM";
-	case KCIPHER_AES_GCM_256: return "AES-256-GCM";
-	case KCIPHER_AES_CCM_128: return "AES-128-CCM";
-	case KCIPHER_CHACHA20_POLY1305: return "CHACHA20-POLY1305";
-	case KCIPHER_NONE: break;
-	}
-	return "none";
-}
-
-size_t keys_key_len(enum kcipher c)
-{
-	switch (c) {
-	case KCIPHER_AES_GCM_128:
-	case KCIPHER_AES_CCM_128: return 16;
-	case KCIPHER_AES_GCM_256:
-	case KCIPHER_CHACHA20_POLY1305: return 32;
-	case KCIPHER_NONE: break;
-	}
-	return 0;
-}
-
-size_t keys_fixed_iv_len(enum kcipher c, uint16_t version)
-{
-	if (keys_key_len(c) == 0)
-		return 0;
-	if (version == V13)
-		return KEYS_IV_LEN; /* RFC 8446 5.3: the whole nonce comes from the iv */
-	if (version != V12)
-		return 0;
-	/* TLS 1.2: GCM (RFC 5288) and CCM (RFC 6655) carry an 8-byte explicit nonce in each record,
-	 * so only the 4-byte salt is implicit; ChaCha20-Poly1305 (RFC 7905) has no explicit part. */
-	return c == KCIPHER_CHACHA20_POLY1305 ? KEYS_IV_LEN : 4;
 }
 
 void keys_wipe(void *p, size_t n)
@@ -193,9 +157,9 @@ int keys_tls13_traffic(const struct suite_info *s, const unsigned char *secret, 
 	if (out == NULL)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	memset(out, 0, sizeof(*out));
-	if (s == NULL || s->version != V13 || secret == NULL)
+	if (s == NULL || s->version != TLS_1_3 || secret == NULL)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
-	key_len = keys_key_len(s->cipher);
+	key_len = cipher_key_len(s->cipher);
 	/* A traffic secret is exactly Hash.length long; anything else means the caller mixed up
 	 * suites or secrets, and a wrong key would only surface as a bad_record_mac later. */
 	if (key_len == 0 || secret_len != md_len(s->md_type))
@@ -211,7 +175,7 @@ int keys_tls13_traffic(const struct suite_info *s, const unsigned char *secret, 
 		return ret;
 	}
 	out->key_len = key_len;
-	out->iv_len = keys_fixed_iv_len(s->cipher, V13);
+	out->iv_len = cipher_fixed_iv_len(s->cipher, TLS_1_3);
 	return 0;
 }
 
@@ -250,11 +214,11 @@ int keys_tls12_traffic(const struct suite_info *s, int prf_type, const unsigned 
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	memset(client_write, 0, sizeof(*client_write));
 	memset(server_write, 0, sizeof(*server_write));
-	if (mbed == NULL || s == NULL || s->version != V12 || master == NULL || client_random == NULL ||
+	if (mbed == NULL || s == NULL || s->version != TLS_1_2 || master == NULL || client_random == NULL ||
 	    server_random == NULL)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
-	key_len = keys_key_len(s->cipher);
-	iv_len = keys_fixed_iv_len(s->cipher, V12);
+	key_len = cipher_key_len(s->cipher);
+	iv_len = cipher_fixed_iv_len(s->cipher, TLS_1_2);
 	if (key_len == 0 || iv_len == 0)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 

@@ -6,33 +6,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cipher.h"
+
 #define KEYS_MAX_SECRET 48 /* SHA-384 */
 #define KEYS_MAX_KEY 32
-#define KEYS_IV_LEN 12
-
-enum kcipher {
-	KCIPHER_NONE = 0,
-	KCIPHER_AES_GCM_128,
-	KCIPHER_AES_GCM_256,
-	KCIPHER_AES_CCM_128,
-	KCIPHER_CHACHA20_POLY1305,
-};
+#define KEYS_IV_LEN CIPHER_NONCE_LEN
 
 /* What a ciphersuite means for the kernel. Whitelisted entries never have KCIPHER_NONE: a suite the
  * kernel cannot take has no entry, and keys_suite returns NULL for it. */
 struct suite_info {
 	uint16_t id;
-	uint16_t version; /* 0x0303 or 0x0304 */
+	uint16_t version; /* TLS_1_2 or TLS_1_3 */
 	enum kcipher cipher;
 	int md_type;      /* mbedtls_md_type_t of the suite's hash */
 };
 
 /* Looks a ciphersuite id up in the whitelist; returns NULL when the kernel cannot carry it. */
 const struct suite_info *keys_suite(uint16_t suite_id);
-const char *keys_cipher_name(enum kcipher c);
-size_t keys_key_len(enum kcipher c);
-/* Length of the implicit (fixed) IV: 4 for GCM/CCM in TLS 1.2, 12 for ChaCha and for TLS 1.3. */
-size_t keys_fixed_iv_len(enum kcipher c, uint16_t version);
 
 /* One direction's record protection: key and the 12-byte nonce base (TLS 1.3 iv, or TLS 1.2
  * salt in the first 4 bytes for GCM/CCM, or the 12-byte ChaCha iv). */
@@ -40,7 +30,7 @@ struct traffic_keys {
 	unsigned char key[KEYS_MAX_KEY];
 	size_t key_len;
 	unsigned char iv[KEYS_IV_LEN];
-	size_t iv_len; /* fixed iv length (see keys_fixed_iv_len) */
+	size_t iv_len; /* fixed iv length (see cipher_fixed_iv_len) */
 };
 
 /* Every function below that returns int: 0 on success, else a negative Mbed TLS error code

@@ -13,6 +13,7 @@
 
 #include "dir.h"
 #include "keys.h"
+#include "tlsver.h"
 
 /* Who carries a direction's records. */
 enum owner {
@@ -71,9 +72,6 @@ struct ksock {
 	unsigned tx_forks; /* fork() calls in this process before TX moved to the kernel */
 	struct io_state io;
 };
-
-#define TLS_1_2 0x0303
-#define TLS_1_3 0x0304
 
 /* A new connection (ssl, conf kept): everything forgotten, secrets and buffers wiped. */
 void ksock_reset(struct ksock *ks);

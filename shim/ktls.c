@@ -50,79 +50,34 @@ int ktls_attach_ulp(int fd)
 	return -errno;
 }
 
-/* GCM and CCM: salt = first 4 bytes of the nonce base. TLS 1.3: the kernel iv is the other 8 and the
- * kernel XORs in the sequence number. TLS 1.2: the kernel iv is the explicit nonce of the next record,
- * which Mbed TLS takes to be the sequence number. */
-#define FILL_AES(s, type, p, seqbe)                                                              \
-	do {                                                                                     \
-		(s).info.version = (p)->version;                                                  \
-		(s).info.cipher_type = (type);                                                    \
-		memcpy((s).key, (p)->keys.key, sizeof(s).key);                                    \
-		memcpy((s).salt, (p)->keys.iv, sizeof(s).salt);                                   \
-		if ((p)->version == TLS_1_2_VERSION)                                              \
-			memcpy((s).iv, (seqbe), sizeof(s).iv);                                    \
-		else                                                                              \
-			memcpy((s).iv, (p)->keys.iv + sizeof(s).salt, sizeof(s).iv);              \
-		memcpy((s).rec_seq, (seqbe), sizeof(s).rec_seq);                                  \
-	} while (0)
-
+/* The kernel's crypto_info for p, laid out by the cipher's table row. The nonce base is salt || iv.
+ * GCM and CCM: the salt is its first 4 bytes; TLS 1.3: the kernel iv is the other 8 and the kernel
+ * XORs in the sequence number; TLS 1.2: the kernel iv is the explicit nonce of the next record,
+ * which Mbed TLS takes to be the sequence number. ChaCha20-Poly1305: no salt, the whole 12-byte
+ * nonce base is the iv, in both versions. */
 int ktls_build(const struct ktls_params *p, union ktls_kinfo *out, size_t *out_len)
 {
-	if (p->version != TLS_1_2_VERSION && p->version != TLS_1_3_VERSION)
+	const struct cipher_desc *d = cipher_get(p->cipher);
+	size_t iv_need = cipher_fixed_iv_len(p->cipher, p->version);
+	if (!d || !iv_need || p->keys.key_len != d->key_len || p->keys.iv_len < iv_need ||
+	    p->keys.iv_len > KEYS_IV_LEN)
 		return -EINVAL;
 
 	union ktls_kinfo u;
-	unsigned char seqbe[8];
-	size_t len = 0, key_len = 0, iv_need = 12;
+	unsigned char *b = (unsigned char *)&u, seqbe[8];
 	memset(&u, 0, sizeof u);
 	put_be64(seqbe, p->seq);
-
-	switch (p->cipher) {
-	case KCIPHER_AES_GCM_128:
-		key_len = sizeof u.gcm128.key;
-		break;
-	case KCIPHER_AES_GCM_256:
-		key_len = sizeof u.gcm256.key;
-		break;
-	case KCIPHER_AES_CCM_128:
-		key_len = sizeof u.ccm128.key;
-		break;
-	case KCIPHER_CHACHA20_POLY1305:
-		key_len = sizeof u.chacha.key;
-		break;
-	default:
-		return -EINVAL;
-	}
-	/* TLS 1.2 GCM/CCM only carries the 4-byte implicit part of the nonce. */
-	if (p->version == TLS_1_2_VERSION && p->cipher != KCIPHER_CHACHA20_POLY1305)
-		iv_need = 4;
-	if (p->keys.key_len != key_len || p->keys.iv_len < iv_need || p->keys.iv_len > KEYS_IV_LEN)
-		return -EINVAL;
-
-	switch (p->cipher) {
-	case KCIPHER_AES_GCM_128:
-		FILL_AES(u.gcm128, TLS_CIPHER_AES_GCM_128, p, seqbe);
-		len = sizeof u.gcm128;
-		break;
-	case KCIPHER_AES_GCM_256:
-		FILL_AES(u.gcm256, TLS_CIPHER_AES_GCM_256, p, seqbe);
-		len = sizeof u.gcm256;
-		break;
-	case KCIPHER_AES_CCM_128:
-		FILL_AES(u.ccm128, TLS_CIPHER_AES_CCM_128, p, seqbe);
-		len = sizeof u.ccm128;
-		break;
-	default: /* ChaCha20-Poly1305: the whole 12-byte nonce base, no salt, in both versions. */
-		u.chacha.info.version = p->version;
-		u.chacha.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
-		memcpy(u.chacha.key, p->keys.key, sizeof u.chacha.key);
-		memcpy(u.chacha.iv, p->keys.iv, sizeof u.chacha.iv);
-		memcpy(u.chacha.rec_seq, seqbe, sizeof u.chacha.rec_seq);
-		len = sizeof u.chacha;
-		break;
-	}
+	u.info.version = p->version;
+	u.info.cipher_type = d->kernel_type;
+	memcpy(b + d->key_off, p->keys.key, d->key_len);
+	memcpy(b + d->salt_off, p->keys.iv, d->salt_len);
+	if (cipher_explicit_nonce_len(p->cipher, p->version))
+		memcpy(b + d->iv_off, seqbe, d->iv_len);
+	else
+		memcpy(b + d->iv_off, p->keys.iv + d->salt_len, d->iv_len);
+	memcpy(b + d->rec_seq_off, seqbe, d->rec_seq_len);
 	*out = u;
-	*out_len = len;
+	*out_len = d->info_size;
 	wipe(&u, sizeof u);
 	return 0;
 }
@@ -152,56 +107,23 @@ int ktls_query(int fd, enum dir dir, uint16_t *version, enum kcipher *cipher, ui
 	socklen_t len = sizeof u.info;
 	if (getsockopt(fd, SOL_TLS, opt, &u, &len) != 0)
 		return -errno;
-
-	enum kcipher c;
-	socklen_t want;
-	switch (u.info.cipher_type) {
-	case TLS_CIPHER_AES_GCM_128:
-		c = KCIPHER_AES_GCM_128;
-		want = sizeof u.gcm128;
-		break;
-	case TLS_CIPHER_AES_GCM_256:
-		c = KCIPHER_AES_GCM_256;
-		want = sizeof u.gcm256;
-		break;
-	case TLS_CIPHER_AES_CCM_128:
-		c = KCIPHER_AES_CCM_128;
-		want = sizeof u.ccm128;
-		break;
-	case TLS_CIPHER_CHACHA20_POLY1305:
-		c = KCIPHER_CHACHA20_POLY1305;
-		want = sizeof u.chacha;
-		break;
-	default:
+	enum kcipher c = cipher_by_kernel_type(u.info.cipher_type);
+	const struct cipher_desc *d = cipher_get(c);
+	if (!d)
 		return -EOPNOTSUPP;
-	}
 
+	socklen_t want = d->info_size;
 	len = want;
 	int rc = getsockopt(fd, SOL_TLS, opt, &u, &len) == 0 ? 0 : -errno;
 	if (rc == 0 && len != want)
 		rc = -EPROTO;
 	if (rc == 0) {
-		const unsigned char *rs;
-		switch (c) {
-		case KCIPHER_AES_GCM_128:
-			rs = u.gcm128.rec_seq;
-			break;
-		case KCIPHER_AES_GCM_256:
-			rs = u.gcm256.rec_seq;
-			break;
-		case KCIPHER_AES_CCM_128:
-			rs = u.ccm128.rec_seq;
-			break;
-		default:
-			rs = u.chacha.rec_seq;
-			break;
-		}
 		if (version)
 			*version = u.info.version;
 		if (cipher)
 			*cipher = c;
 		if (seq)
-			*seq = get_be64(rs);
+			*seq = get_be64((const unsigned char *)&u + d->rec_seq_off);
 	}
 	wipe(&u, sizeof u); /* the kernel handed the key back too */
 	return rc;
@@ -237,8 +159,8 @@ static void zero_params(struct ktls_params *p, uint16_t version, enum kcipher c)
 	memset(p, 0, sizeof *p);
 	p->version = version;
 	p->cipher = c;
-	p->keys.key_len = c == KCIPHER_AES_GCM_128 || c == KCIPHER_AES_CCM_128 ? 16 : 32;
-	p->keys.iv_len = version == TLS_1_2_VERSION && c != KCIPHER_CHACHA20_POLY1305 ? 4 : 12;
+	p->keys.key_len = cipher_key_len(c);
+	p->keys.iv_len = cipher_fixed_iv_len(c, version);
 }
 
 /* A loopback listener on an ephemeral port; its address in *addr. The fd or -errno. */
@@ -277,7 +199,7 @@ static int rekey_on(int lfd, const struct sockaddr_in *addr)
 	if ((rekey = make_pair(lfd, addr, &cfd, &sfd)) != 0)
 		return rekey;
 	struct ktls_params p;
-	zero_params(&p, TLS_1_3_VERSION, KCIPHER_AES_GCM_128);
+	zero_params(&p, TLS_1_3, KCIPHER_AES_GCM_128);
 	if ((rekey = ktls_attach_ulp(cfd)) == 0 && (rekey = ktls_install(cfd, DIR_TX, &p)) == 0) {
 		int e = ktls_install(cfd, DIR_TX, &p);
 		rekey = e == 0 ? 1 : e == -EBUSY ? 0 : e;
@@ -323,7 +245,7 @@ int ktls_stat_rekey(void)
 
 int ktls_probe(struct ktls_caps *caps)
 {
-	static const uint16_t versions[2] = { TLS_1_2_VERSION, TLS_1_3_VERSION };
+	static const uint16_t versions[2] = { TLS_1_2, TLS_1_3 };
 	memset(caps, 0, sizeof *caps);
 	caps->rekey = -1;
 
@@ -345,7 +267,7 @@ int ktls_probe(struct ktls_caps *caps)
 
 	struct ktls_params p;
 	for (int v = 0; v < 2; v++) {
-		for (int c = KCIPHER_AES_GCM_128; c <= KCIPHER_CHACHA20_POLY1305; c++) {
+		for (int c = KCIPHER_FIRST; c < KCIPHER_COUNT; c++) {
 			for (int d = 0; d < 2; d++) {
 				/* Fresh pair each time: a direction can only be set once (before 6.14). */
 				if ((rc = make_pair(lfd, &addr, &cfd, &sfd)) != 0)

@@ -14,7 +14,7 @@
 
 /* Everything the kernel needs for one direction. */
 struct ktls_params {
-	uint16_t version; /* 0x0303 or 0x0304 */
+	uint16_t version; /* TLS_1_2 or TLS_1_3 */
 	enum kcipher cipher;
 	struct traffic_keys keys;
 	uint64_t seq; /* sequence number of the next record in this direction */
@@ -44,7 +44,7 @@ int ktls_query(int fd, enum dir dir, uint16_t *version, enum kcipher *cipher, ui
 /* Capability probe on a connected loopback pair with throw-away keys. */
 struct ktls_caps {
 	bool ulp;                        /* TCP_ULP "tls" accepted */
-	bool can[2][5][2];               /* [tls12=0/tls13=1][kcipher][tx/rx] */
+	bool can[2][KCIPHER_COUNT][2];              /* [tls12=0/tls13=1][kcipher][tx/rx] */
 	int rekey;                       /* TLS 1.3 TX key may be set twice: 1 yes, 0 no, < 0 unknown */
 	int ulp_errno;                   /* errno of the refused ULP, else 0 */
 };

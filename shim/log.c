@@ -41,16 +41,22 @@ static void log_open(void)
 			"stderr\n", (int)getpid(), strerror(err));
 }
 
+size_t log_format(char *line, size_t cap, int pid, const char *fmt, va_list ap)
+{
+	int n = snprintf(line, cap, "ktlsshim[%d]: ", pid);
+	n += vsnprintf(line + n, cap - (size_t)n - 1, fmt, ap);
+	if (n > (int)cap - 2)
+		n = (int)cap - 2;
+	line[n++] = '\n';
+	return (size_t)n;
+}
+
 static void log_line(const char *fmt, va_list ap)
 {
 	pthread_once(&log_once, log_open);
 	char line[1024];
-	int n = snprintf(line, sizeof(line), "ktlsshim[%d]: ", (int)getpid());
-	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	if (lands_in_a_connection(log_fd) || write(log_fd, line, (size_t)n) < 0)
+	size_t n = log_format(line, sizeof(line), (int)getpid(), fmt, ap);
+	if (lands_in_a_connection(log_fd) || write(log_fd, line, n) < 0)
 		return;
 }
 

@@ -28,16 +28,16 @@
 static const size_t plain_len[NREC] = { MAX_PLAIN, 1 }; /* many AES blocks, then less than one */
 
 /* [tls12=0/tls13=1][kcipher][tx/rx]: 0 unknown, else verdict + 1. */
-static atomic_int verdicts[2][KCIPHER_CHACHA20_POLY1305 + 1][2];
-static atomic_bool logged[2][KCIPHER_CHACHA20_POLY1305 + 1][2];
+static atomic_int verdicts[2][KCIPHER_COUNT][2];
+static atomic_bool logged[2][KCIPHER_COUNT][2];
 
 /* Fixed test keys, different per direction (a kernel that mixed them up would show); never a
  * connection's. */
 static void test_keys(const struct suite_info *s, enum dir d, struct traffic_keys *k)
 {
 	memset(k, 0, sizeof(*k));
-	k->key_len = keys_key_len(s->cipher);
-	k->iv_len = keys_fixed_iv_len(s->cipher, s->version);
+	k->key_len = cipher_key_len(s->cipher);
+	k->iv_len = cipher_fixed_iv_len(s->cipher, s->version);
 	for (size_t i = 0; i < sizeof(k->key); i++)
 		k->key[i] = (unsigned char)(0x11 * (d + 1) + 7 * i);
 	for (size_t i = 0; i < sizeof(k->iv); i++)
@@ -60,7 +60,7 @@ static size_t known_answer(const struct suite_info *s, const struct traffic_keys
 	for (int r = 0; r < NREC; r++) {
 		test_plain(r, plain);
 		size_t n = plain_len[r];
-		if (s->version == 0x0304)
+		if (s->version == TLS_1_3)
 			plain[n++] = REC_APPDATA;
 		len[r] = seq_record_seal(s, k, TEST_SEQ + (uint64_t)r, REC_APPDATA, plain, n, out + total,
 					 REC_ROOM);
@@ -173,10 +173,10 @@ static void run(const struct suite_info *s, enum selftest_verdict out[2])
 
 enum selftest_verdict selftest_check(uint16_t version, enum kcipher c, enum dir d)
 {
-	if ((version != 0x0303 && version != 0x0304) || c <= KCIPHER_NONE ||
-	    c > KCIPHER_CHACHA20_POLY1305 || (d != DIR_TX && d != DIR_RX))
+	if ((version != TLS_1_2 && version != TLS_1_3) || !cipher_get(c) ||
+	    (d != DIR_TX && d != DIR_RX))
 		return SELFTEST_REFUSED;
-	atomic_int *slot = verdicts[version == 0x0304][c];
+	atomic_int *slot = verdicts[version == TLS_1_3][c];
 	int cached = atomic_load(&slot[d]);
 	if (cached)
 		return (enum selftest_verdict)(cached - 1);
@@ -224,9 +224,9 @@ const char *selftest_refusal(uint16_t version, enum kcipher c, enum dir d)
 	case SELFTEST_WRONG:
 		break;
 	}
-	if (!atomic_exchange(&logged[version == 0x0304][c][d], true))
+	if (!atomic_exchange(&logged[version == TLS_1_3][c][d], true))
 		log_msg(LOG_ERROR, "kernel self-test failed: TLS %s %s %s: this kernel's kTLS records differ "
 			"from Mbed TLS's; that combination stays in Mbed TLS in this process",
-			version == 0x0304 ? "1.3" : "1.2", keys_cipher_name(c), tx ? "TX" : "RX");
+			version == TLS_1_3 ? "1.3" : "1.2", cipher_name(c), tx ? "TX" : "RX");
 	return "kernel self-test failed";
 }

@@ -19,7 +19,7 @@ enum selftest_verdict {
 	SELFTEST_UNAVAILABLE, /* could not run now (no socket, no loopback, timeout): not cached */
 };
 
-/* The verdict for one combination (version 0x0303 or 0x0304). The first call runs the test for
+/* The verdict for one combination (version TLS_1_2 or TLS_1_3). The first call runs the test for
  * both directions of (version, cipher) on one loopback pair; definitive verdicts are cached for
  * the life of the process (a forked child inherits them: same kernel), UNAVAILABLE never is.
  * Thread- and fork-safe: atomics only, no lock; racing first calls each run the test, and a WRONG

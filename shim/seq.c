@@ -6,8 +6,8 @@
 
 #include "real.h"
 
+/* Every cipher kTLS carries has a 16-byte tag (the table's tag_len; tests/unit/test_cipher.c). */
 #define TAG_LEN 16
-#define EXPLICIT_NONCE_LEN 8
 
 static void store_free(struct seq_dir *d)
 {
@@ -47,7 +47,7 @@ static void on_begin(void *arg, const unsigned char hdr[REC_HDR_LEN])
 	unsigned type = hdr[0];
 	d->storing = false;
 
-	if (d->version == 0x0303) {
+	if (d->version == TLS_1_2) {
 		/* TLS 1.2: ChangeCipherSpec starts the epoch; its first record (Finished) is kept
 		 * as the proof, the rest counted. Renegotiation is refused, so this happens once. */
 		if (type == REC_CCS) {
@@ -60,7 +60,7 @@ static void on_begin(void *arg, const unsigned char hdr[REC_HDR_LEN])
 			else
 				d->counted++;
 		}
-	} else if (d->version == 0x0304) {
+	} else if (d->version == TLS_1_3) {
 		/* TLS 1.3: encrypted records are type 23; a plaintext handshake record (ServerHello
 		 * flushed after the secrets were exported) means encryption has not started yet;
 		 * compatibility-mode CCS records are never protected and carry no sequence number. */
@@ -124,19 +124,19 @@ static bool record_nonce_aad(const struct suite_info *s, const struct traffic_ke
 			     size_t *skip)
 {
 	unsigned char seq_be[8];
-	bool explicit_nonce = s->version == 0x0303 && s->cipher != KCIPHER_CHACHA20_POLY1305;
-	*skip = explicit_nonce ? EXPLICIT_NONCE_LEN : 0;
+	size_t explicit_len = cipher_explicit_nonce_len(s->cipher, s->version);
+	*skip = explicit_len;
 	if (body_len < *skip + TAG_LEN)
 		return false;
 	put_be64(seq_be, seq);
 	memcpy(nonce, k->iv, KEYS_IV_LEN);
-	if (explicit_nonce) {
-		memcpy(nonce + 4, body, EXPLICIT_NONCE_LEN);
+	if (explicit_len) {
+		memcpy(nonce + KEYS_IV_LEN - explicit_len, body, explicit_len);
 	} else {
 		for (int i = 0; i < 8; i++)
 			nonce[4 + i] ^= seq_be[i];
 	}
-	if (s->version == 0x0304) {
+	if (s->version == TLS_1_3) {
 		memcpy(aad, hdr, REC_HDR_LEN);
 		*aad_len = REC_HDR_LEN;
 	} else {
@@ -178,7 +178,7 @@ size_t seq_record_seal(const struct suite_info *s, const struct traffic_keys *k,
 		       unsigned char type, const unsigned char *plain, size_t plain_len,
 		       unsigned char *rec, size_t rec_cap)
 {
-	size_t skip = s->version == 0x0303 && s->cipher != KCIPHER_CHACHA20_POLY1305 ? EXPLICIT_NONCE_LEN : 0;
+	size_t skip = cipher_explicit_nonce_len(s->cipher, s->version);
 	size_t body_len = skip + plain_len + TAG_LEN;
 	if (body_len > 0xffff || rec_cap < REC_HDR_LEN + body_len)
 		return 0;
@@ -219,7 +219,7 @@ enum seq_result seq_resolve(struct seq_dir *d, const struct suite_info *s,
 	if (d->nrec == 0)
 		return SEQ_ERR_NO_EPOCH;
 
-	if (s->version == 0x0303) {
+	if (s->version == TLS_1_2) {
 		if (!d->ccs_seen)
 			return SEQ_ERR_NO_EPOCH;
 		if (!record_opens(s, app, 0, &d->recs[0]))

@@ -27,7 +27,7 @@ struct stored_rec {
 
 struct seq_dir {
 	struct rec_parser parser;
-	uint16_t version;  /* 0 until the export-keys callback told us; then 0x0303 / 0x0304 */
+	uint16_t version;  /* 0 until the export-keys callback told us; then TLS_1_2 / TLS_1_3 */
 	bool sealed;       /* TLS 1.3: handshake over, every later record is application epoch */
 	bool ccs_seen;     /* TLS 1.2: the epoch of the current keys started */
 	bool overflow;     /* more to store than the bounds allow: nothing can be proven */

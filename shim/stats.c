@@ -9,36 +9,48 @@
 #include "config.h"
 #include "log.h"
 
-#define MAX_REASONS 32
-
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned long connections, tx_kernel, rx_kernel;
-static struct {
-	const char *why;
-	unsigned long count;
-} reasons[MAX_REASONS];
+static struct stats_counts counts;
 
-static void count_reason(const char *why)
+static void count_reason(struct stats_counts *s, const char *why)
 {
-	for (int i = 0; i < MAX_REASONS; i++) {
-		if (!reasons[i].why)
-			reasons[i].why = why;
-		if (!strcmp(reasons[i].why, why)) {
-			reasons[i].count++;
+	for (int i = 0; i < STATS_MAX_REASONS; i++) {
+		if (!s->reasons[i].why)
+			s->reasons[i].why = why;
+		if (!strcmp(s->reasons[i].why, why)) {
+			s->reasons[i].count++;
 			return;
 		}
 	}
+}
+
+void stats_count(struct stats_counts *s, const char *tx_why, const char *rx_why)
+{
+	s->connections++;
+	if (tx_why)
+		count_reason(s, tx_why);
+	else
+		s->tx_kernel++;
+	if (rx_why && (!tx_why || strcmp(tx_why, rx_why)))
+		count_reason(s, rx_why);
+	if (!rx_why)
+		s->rx_kernel++;
+}
+
+void stats_format(const struct stats_counts *s, char *line, size_t cap)
+{
+	int n = snprintf(line, cap, "stats: connections=%lu tx_kernel=%lu rx_kernel=%lu",
+			 s->connections, s->tx_kernel, s->rx_kernel);
+	for (int i = 0; i < STATS_MAX_REASONS && s->reasons[i].why && n >= 0 && (size_t)n < cap; i++)
+		n += snprintf(line + n, cap - (size_t)n, "%s%s=%lu", i ? "," : " fallbacks: ",
+			      s->reasons[i].why, s->reasons[i].count);
 }
 
 static void summary(void)
 {
 	char line[1024];
 	pthread_mutex_lock(&lock);
-	int n = snprintf(line, sizeof(line), "stats: connections=%lu tx_kernel=%lu rx_kernel=%lu",
-			 connections, tx_kernel, rx_kernel);
-	for (int i = 0; i < MAX_REASONS && reasons[i].why && n < (int)sizeof(line); i++)
-		n += snprintf(line + n, sizeof(line) - (size_t)n, "%s%s=%lu", i ? "," : " fallbacks: ",
-			      reasons[i].why, reasons[i].count);
+	stats_format(&counts, line, sizeof(line));
 	pthread_mutex_unlock(&lock);
 	/* Operators asked for this line: it is printed whatever KTLS_SHIM_LOG says. */
 	log_always("%s", line);
@@ -49,15 +61,7 @@ void stats_connection(const char *tx_why, const char *rx_why)
 	if (!config_get()->stats)
 		return;
 	pthread_mutex_lock(&lock);
-	connections++;
-	if (tx_why)
-		count_reason(tx_why);
-	else
-		tx_kernel++;
-	if (rx_why && (!tx_why || strcmp(tx_why, rx_why)))
-		count_reason(rx_why);
-	if (!rx_why)
-		rx_kernel++;
+	stats_count(&counts, tx_why, rx_why);
 	pthread_mutex_unlock(&lock);
 }
 

@@ -92,7 +92,7 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < NCIPHERS; i++)
 			for (int d = 0; d < 2; d++)
 				verdict[v][i][d] = selftest_verdict_str(
-					caps.ulp ? selftest_check(v ? 0x0304 : 0x0303, ciphers[i].c, (enum dir)d)
+					caps.ulp ? selftest_check(v ? TLS_1_3 : TLS_1_2, ciphers[i].c, (enum dir)d)
 						 : SELFTEST_UNAVAILABLE);
 
 	int any = 0;

@@ -28,8 +28,8 @@ static const uint16_t suites12[4] = { 0xC02F, 0xC030, 0xCCA8, 0xC0AC };
 static void dummy_keys(const struct suite_info *s, struct traffic_keys *k, unsigned char fill)
 {
 	memset(k, 0, sizeof(*k));
-	k->key_len = keys_key_len(s->cipher);
-	k->iv_len = keys_fixed_iv_len(s->cipher, s->version);
+	k->key_len = cipher_key_len(s->cipher);
+	k->iv_len = cipher_fixed_iv_len(s->cipher, s->version);
 	memset(k->key, fill, k->key_len);
 	memset(k->iv, fill ^ 0x5a, k->iv_len);
 }
@@ -49,7 +49,7 @@ static mbedtls_cipher_type_t ctype(enum kcipher c)
 static bool seal(const struct suite_info *s, const struct traffic_keys *k, uint64_t seq,
 		 unsigned char *rec, size_t len)
 {
-	bool explicit_nonce = s->version == 0x0303 && s->cipher != KCIPHER_CHACHA20_POLY1305;
+	bool explicit_nonce = s->version == TLS_1_2 && s->cipher != KCIPHER_CHACHA20_POLY1305;
 	size_t pre = explicit_nonce ? 8 : 0;
 	if (len < pre + TAG + 1)
 		return false;
@@ -66,7 +66,7 @@ static bool seal(const struct suite_info *s, const struct traffic_keys *k, uint6
 		for (int i = 0; i < 8; i++)
 			nonce[4 + i] ^= sb[i];
 	}
-	if (s->version == 0x0304) {
+	if (s->version == TLS_1_3) {
 		memcpy(aad, rec, 5);
 		aad_len = 5;
 	} else {
@@ -127,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t x = 0x9e3779b9u ^ maxchunk;
 	for (size_t off = 0; off <= n;) {
 		if (off >= version_at && !d->version)
-			d->version = tls13 ? 0x0304 : 0x0303;
+			d->version = tls13 ? TLS_1_3 : TLS_1_2;
 		if (tls13 && off >= seal_at && !d->sealed)
 			seq_seal(d);
 		if (off == n)
