@@ -52,7 +52,7 @@ static mbedtls_cipher_type_t cipher_type(enum kcipher c)
 /* One AEAD operation on a record body with a 12-byte nonce and a 16-byte tag: decrypt (in is
  * ciphertext || tag, out gets in_len - 16 bytes) or encrypt (out gets in_len + 16 bytes). */
 static int aead(mbedtls_operation_t op, enum kcipher c, const unsigned char *key, size_t key_len,
-		const unsigned char nonce[KEYS_IV_LEN], const unsigned char *aad, size_t aad_len,
+		const unsigned char nonce[CIPHER_NONCE_LEN], const unsigned char *aad, size_t aad_len,
 		const unsigned char *in, size_t in_len, unsigned char *out)
 {
 	const mbedtls_cipher_info_t *info = cipher_info_fn(cipher_type(c));
@@ -65,24 +65,24 @@ static int aead(mbedtls_operation_t op, enum kcipher c, const unsigned char *key
 	if (!ret)
 		ret = cipher_setkey_fn(&ctx, key, (int)(key_len * 8), op);
 	if (!ret && op == MBEDTLS_DECRYPT)
-		ret = auth_decrypt_fn(&ctx, nonce, KEYS_IV_LEN, aad, aad_len, in, in_len, out, in_len,
+		ret = auth_decrypt_fn(&ctx, nonce, CIPHER_NONCE_LEN, aad, aad_len, in, in_len, out, in_len,
 				      &out_len, TAG_LEN);
 	else if (!ret)
-		ret = auth_encrypt_fn(&ctx, nonce, KEYS_IV_LEN, aad, aad_len, in, in_len, out,
+		ret = auth_encrypt_fn(&ctx, nonce, CIPHER_NONCE_LEN, aad, aad_len, in, in_len, out,
 				      in_len + TAG_LEN, &out_len, TAG_LEN);
 	cipher_free_fn(&ctx); /* wipes the key schedule */
 	return ret;
 }
 
 static int aead_open(enum kcipher c, const unsigned char *key, size_t key_len,
-		     const unsigned char nonce[KEYS_IV_LEN], const unsigned char *aad, size_t aad_len,
+		     const unsigned char nonce[CIPHER_NONCE_LEN], const unsigned char *aad, size_t aad_len,
 		     const unsigned char *in, size_t in_len, unsigned char *out)
 {
 	return aead(MBEDTLS_DECRYPT, c, key, key_len, nonce, aad, aad_len, in, in_len, out);
 }
 
 static int aead_seal(enum kcipher c, const unsigned char *key, size_t key_len,
-		     const unsigned char nonce[KEYS_IV_LEN], const unsigned char *aad, size_t aad_len,
+		     const unsigned char nonce[CIPHER_NONCE_LEN], const unsigned char *aad, size_t aad_len,
 		     const unsigned char *in, size_t in_len, unsigned char *out)
 {
 	return aead(MBEDTLS_ENCRYPT, c, key, key_len, nonce, aad, aad_len, in, in_len, out);

@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <mbedtls/ssl.h>
 
-#include "keys.h"
+#include "cipher.h"
 
 struct real_fns {
 	void (*init)(mbedtls_ssl_context *);
@@ -77,11 +77,11 @@ struct mbed_adapter {
 			   const unsigned char *info, size_t info_len, unsigned char *out, size_t out_len);
 	/* Authenticated decryption of one record body with a 12-byte nonce and a 16-byte tag. */
 	int (*aead_open)(enum kcipher c, const unsigned char *key, size_t key_len,
-			 const unsigned char nonce[KEYS_IV_LEN], const unsigned char *aad, size_t aad_len,
+			 const unsigned char nonce[CIPHER_NONCE_LEN], const unsigned char *aad, size_t aad_len,
 			 const unsigned char *in, size_t in_len, unsigned char *out);
 	/* The reverse, for the kernel self-test: out gets in_len bytes of ciphertext, then the tag. */
 	int (*aead_seal)(enum kcipher c, const unsigned char *key, size_t key_len,
-			 const unsigned char nonce[KEYS_IV_LEN], const unsigned char *aad, size_t aad_len,
+			 const unsigned char nonce[CIPHER_NONCE_LEN], const unsigned char *aad, size_t aad_len,
 			 const unsigned char *in, size_t in_len, unsigned char *out);
 };
 
