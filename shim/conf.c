@@ -8,21 +8,14 @@
 static struct conf_facts *confs;
 static pthread_mutex_t conf_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* fork() copies a lock that another thread holds as held forever: the child would hang in its
- * next mbedtls_ssl_* call. The lock is taken around fork and released on both sides. */
-static void fork_prepare(void)
+void conf_fork_prepare(void)
 {
 	pthread_mutex_lock(&conf_lock);
 }
 
-static void fork_release(void)
+void conf_fork_release(void)
 {
 	pthread_mutex_unlock(&conf_lock);
-}
-
-__attribute__((constructor)) static void conf_atfork(void)
-{
-	pthread_atfork(fork_prepare, fork_release, fork_release);
 }
 
 struct conf_facts conf_lookup(const mbedtls_ssl_config *conf)

@@ -21,6 +21,9 @@ void conf_note_renegotiation(const mbedtls_ssl_config *conf, int enabled);
 void conf_note_read_timeout(const mbedtls_ssl_config *conf, uint32_t ms);
 void conf_note_signal_tickets(const mbedtls_ssl_config *conf, int enabled);
 void conf_forget(const mbedtls_ssl_config *conf);
+/* Around fork() (conn.c's handlers): the lock taken before, released on both sides after. */
+void conf_fork_prepare(void);
+void conf_fork_release(void);
 /* A copy (no lock held by the caller); Mbed TLS's defaults (a zeroed config) when never noted. */
 struct conf_facts conf_lookup(const mbedtls_ssl_config *conf);
 bool conf_is_server(const mbedtls_ssl_config *conf);

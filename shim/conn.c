@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conf.h"
+
 #define BUCKETS 1024
 static struct conn *buckets[BUCKETS];
 /* A mutex, not an rwlock: a forked child must be able to release it (below), and glibc's rwlock
@@ -20,15 +22,18 @@ static size_t bucket_of(const void *p)
 }
 
 /* fork() copies a lock that another thread holds as held forever: the child would hang in its
- * next mbedtls_ssl_* call. The lock is taken around fork and released on both sides. */
+ * next mbedtls_ssl_* call. Both locks (the map's, the config facts') are taken around fork and
+ * released on both sides. */
 static void fork_prepare(void)
 {
+	conf_fork_prepare();
 	pthread_mutex_lock(&map_lock);
 }
 
 static void fork_release(void)
 {
 	pthread_mutex_unlock(&map_lock);
+	conf_fork_release();
 }
 
 /* The child forgets what it must not use (ksock_forked; no log here: a lock another thread held
