@@ -18,6 +18,11 @@
 #include "io.h"
 #include "log.h"
 
+/* The two answers of recv_record/recv_waiting that are not the socket's errno: bytes without
+ * the kernel's record type (not a kernel-TLS socket), and the config's read timeout ran out. */
+#define NOT_KTLS (-EPROTOTYPE)
+#define RECV_TIMEOUT (-ETIME)
+
 #ifndef SOL_TLS
 #define SOL_TLS 282
 #endif
@@ -52,8 +57,12 @@ static int recv_error(int err)
 	}
 }
 
-ssize_t recv_record(struct ksock *ks, unsigned char *buf, size_t len, int flags, unsigned char *type,
-		    bool *eor)
+/* One recvmsg with flags: bytes read (0 = EOF), the record type and whether they end the record
+ * (the kernel's MSG_EOR: a buffer shorter than the record leaves the rest for the next read), or
+ * -errno, or NOT_KTLS. kTLS gives every record's type as a cmsg; bytes without one came from a
+ * plain socket, and are never taken for decrypted data. */
+static ssize_t recv_record(struct ksock *ks, unsigned char *buf, size_t len, int flags,
+			   unsigned char *type, bool *eor)
 {
 	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
@@ -113,8 +122,13 @@ static ssize_t recv_rest(struct ksock *ks, unsigned char *buf, size_t len, unsig
 	return recv_record(ks, buf, len, MSG_DONTWAIT, type, eor);
 }
 
-ssize_t recv_waiting(struct ksock *ks, unsigned char *buf, size_t len, unsigned char *type,
-		     bool *eor)
+/* recv_record as the application's own BIO would wait. mbedtls_net_recv reads in the socket's
+ * mode of the moment. mbedtls_net_recv_timeout first waits until the socket is readable, for the
+ * config's read timeout as it is now (0: for ever), then reads: here a read that finds nothing
+ * waits in poll() and reads again, until a whole record is there or the time is up
+ * (RECV_TIMEOUT). The socket's mode and the app's SO_RCVTIMEO are the app's own. */
+static ssize_t recv_waiting(struct ksock *ks, unsigned char *buf, size_t len,
+			    unsigned char *type, bool *eor)
 {
 	if (!ks->waits)
 		return recv_record(ks, buf, len, 0, type, eor);
@@ -137,7 +151,8 @@ ssize_t recv_waiting(struct ksock *ks, unsigned char *buf, size_t len, unsigned 
 	return n;
 }
 
-int recv_failed(const struct ksock *ks, ssize_t n)
+/* The Mbed TLS error for what recv_record or recv_waiting returned below 0. */
+static int recv_failed(const struct ksock *ks, ssize_t n)
 {
 	if (n == NOT_KTLS) {
 		log_msg(LOG_ERROR, "fd=%d: bytes without a record type: not the kernel-TLS socket any "
