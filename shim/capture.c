@@ -101,9 +101,9 @@ void capture_set_bio(struct conn *c, void *bio, mbedtls_ssl_send_t *s, mbedtls_s
 		real.set_bio(c->ks.ssl, bio, s, r, rt);
 }
 
-static void export_cb(void *p, mbedtls_ssl_key_export_type type, const unsigned char *secret,
-		      size_t secret_len, const unsigned char client_random[32],
-		      const unsigned char server_random[32], mbedtls_tls_prf_types prf_type)
+void capture_export_keys(void *p, int type, const unsigned char *secret, size_t secret_len,
+			 const unsigned char client_random[32], const unsigned char server_random[32],
+			 int prf_type)
 {
 	struct conn *c = p;
 	int slot = -1;
@@ -130,13 +130,13 @@ static void export_cb(void *p, mbedtls_ssl_key_export_type type, const unsigned 
 	}
 	c->dir[DIR_TX].seq.version = c->dir[DIR_RX].seq.version = c->ks.version;
 	if (c->app_export)
-		c->app_export(c->app_export_p, type, secret, secret_len, client_random, server_random,
-			      prf_type);
+		c->app_export(c->app_export_p, (mbedtls_ssl_key_export_type)type, secret, secret_len,
+			      client_random, server_random, (mbedtls_tls_prf_types)prf_type);
 }
 
 void capture_set_export_cb(struct conn *c, mbedtls_ssl_export_keys_t *f, void *p)
 {
 	c->app_export = f;
 	c->app_export_p = p;
-	real_adapter()->set_export_keys_cb(c->ks.ssl, export_cb, c);
+	real_adapter()->set_export_keys_cb(c->ks.ssl, c->ks.conf, c);
 }
