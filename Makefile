@@ -215,7 +215,8 @@ compile_commands.json: $(CONFIG)
 # ---- make lint ---------------------------------------------------------------------------------
 # shellcheck on the scripts, cppcheck (no Mbed TLS headers are read; the 2.28 adapter is checked as
 # 2.x) and gcc -fanalyzer on shim/, the library's exports (tools/check-exports): exactly the
-# wrapped mbedtls_ssl_* functions and the ktlsshim_* API, and shim/'s shape (tools/check-layout): no include cycle, no file over 400 lines, no function over 60.
+# wrapped mbedtls_ssl_* functions and the ktlsshim_* API, and shim/'s shape (tools/check-layout):
+# no include cycle, no file over 400 lines, no function over 60.
 SCRIPTS = $(shell grep -lE '^#!.*(bash|/sh)' tools/*) $(wildcard tests/*.bash)
 ANALYZER_OBJS := $(call objs,$(BUILD)/analyzer,$(SHIM_SRC))
 $(eval $(call COMPILE,$(BUILD)/analyzer,$$(CC),-fanalyzer))
