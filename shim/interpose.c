@@ -9,17 +9,23 @@
  * the kernel only at the top level of ITS context, never in the middle of a library call on it. */
 #include <mbedtls/ssl.h>
 
-#include "config.h"
 #include "capture.h"
 #include "conf.h"
+#include "config.h"
 #include "conn.h"
-#include "handoff.h"
 #include "frames.h"
+#include "handoff.h"
 #include "io.h"
-#include "recv.h"
 #include "real.h"
+#include "recv.h"
 
 #define EXPORT __attribute__((visibility("default")))
+
+/* Whether the kernel owns direction d of c (c may be NULL). */
+static bool kernel_owns(const struct conn *c, enum dir d)
+{
+	return c && c->ks.owner[d] == OWNER_KERNEL;
+}
 
 /* The context's state when the shim is active for it, else NULL (pure pass-through). */
 static struct conn *active(const mbedtls_ssl_context *ssl)
@@ -175,8 +181,9 @@ EXPORT int mbedtls_ssl_write(mbedtls_ssl_context *ssl, const unsigned char *buf,
 EXPORT int mbedtls_ssl_close_notify(mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
-	if (c && c->ks.owner[DIR_TX] == OWNER_KERNEL)
-		return io_send_alert(&c->ks, MBEDTLS_SSL_ALERT_LEVEL_WARNING, MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY);
+	if (kernel_owns(c, DIR_TX))
+		return io_send_alert(&c->ks, MBEDTLS_SSL_ALERT_LEVEL_WARNING,
+				     MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY);
 	int ret = NESTED(ssl, real.close_notify(ssl));
 	if (c && !frame_in_call(ssl))
 		c->write_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE;
@@ -187,7 +194,7 @@ EXPORT int mbedtls_ssl_send_alert_message(mbedtls_ssl_context *ssl, unsigned cha
 					  unsigned char message)
 {
 	struct conn *c = active(ssl);
-	if (c && c->ks.owner[DIR_TX] == OWNER_KERNEL)
+	if (kernel_owns(c, DIR_TX))
 		return io_send_alert(&c->ks, level, message);
 	return NESTED(ssl, real.send_alert_message(ssl, level, message));
 }
@@ -195,13 +202,13 @@ EXPORT int mbedtls_ssl_send_alert_message(mbedtls_ssl_context *ssl, unsigned cha
 EXPORT size_t mbedtls_ssl_get_bytes_avail(const mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
-	return c && c->ks.owner[DIR_RX] == OWNER_KERNEL ? recv_bytes_avail(&c->ks) : real.get_bytes_avail(ssl);
+	return kernel_owns(c, DIR_RX) ? recv_bytes_avail(&c->ks) : real.get_bytes_avail(ssl);
 }
 
 EXPORT int mbedtls_ssl_check_pending(const mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
-	return c && c->ks.owner[DIR_RX] == OWNER_KERNEL ? recv_bytes_avail(&c->ks) > 0 : real.check_pending(ssl);
+	return kernel_owns(c, DIR_RX) ? recv_bytes_avail(&c->ks) > 0 : real.check_pending(ssl);
 }
 
 EXPORT int mbedtls_ssl_session_reset(mbedtls_ssl_context *ssl)
@@ -224,7 +231,7 @@ EXPORT void mbedtls_ssl_free(mbedtls_ssl_context *ssl)
 EXPORT int mbedtls_ssl_renegotiate(mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
-	if (c && (c->ks.owner[DIR_TX] == OWNER_KERNEL || c->ks.owner[DIR_RX] == OWNER_KERNEL))
+	if (kernel_owns(c, DIR_TX) || kernel_owns(c, DIR_RX))
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA; /* the kernel cannot give the records back */
 	return NESTED(ssl, real.renegotiate(ssl));
 }
