@@ -66,24 +66,21 @@ static int finish_handshake(struct conn *c)
 	return c->strict_failed ? MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE : ret;
 }
 
-enum { SERVE_MBEDTLS = 0, SERVE_KERNEL = 1 };
+enum serve { SERVE_MBEDTLS, SERVE_KERNEL, SERVE_ERROR };
 
 /* The start of the application's read or write: finish the handshake as Mbed TLS would, try the
- * hand-off, then say who serves the call (SERVE_*), or the error to return. */
-static int route_call(struct conn *c, enum dir d)
+ * hand-off, then say who serves the call, or SERVE_ERROR with the Mbed TLS error in *err. */
+static enum serve route_call(struct conn *c, enum dir d, int *err)
 {
-	if (!c->handshake_done) {
-		int ret = finish_handshake(c);
-		if (ret)
-			return ret;
-	}
+	if (!c->handshake_done && (*err = finish_handshake(c)))
+		return SERVE_ERROR;
 	handoff_auto(c);
-	if (c->strict_failed)
-		return MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE;
-	enum owner o = c->ks.owner[d];
-	if (o == OWNER_APP)
-		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA; /* the application owns it now */
-	return o == OWNER_KERNEL ? SERVE_KERNEL : SERVE_MBEDTLS;
+	*err = c->strict_failed ? MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE
+	       : c->ks.owner[d] == OWNER_APP ? MBEDTLS_ERR_SSL_BAD_INPUT_DATA /* the app owns it now */
+	       : 0;
+	if (*err)
+		return SERVE_ERROR;
+	return c->ks.owner[d] == OWNER_KERNEL ? SERVE_KERNEL : SERVE_MBEDTLS;
 }
 
 EXPORT void mbedtls_ssl_init(mbedtls_ssl_context *ssl)
@@ -152,9 +149,10 @@ EXPORT int mbedtls_ssl_read(mbedtls_ssl_context *ssl, unsigned char *buf, size_t
 {
 	struct conn *c = frame_in_call(ssl) ? NULL : active(ssl);
 	if (c) {
-		int route = route_call(c, DIR_RX);
-		if (route != SERVE_MBEDTLS)
-			return route == SERVE_KERNEL ? recv_read(&c->ks, buf, len) : route;
+		int err;
+		enum serve by = route_call(c, DIR_RX, &err);
+		if (by != SERVE_MBEDTLS)
+			return by == SERVE_KERNEL ? recv_read(&c->ks, buf, len) : err;
 	}
 	int ret = NESTED(ssl, real.read(ssl, buf, len));
 	if (c) {
@@ -168,9 +166,10 @@ EXPORT int mbedtls_ssl_write(mbedtls_ssl_context *ssl, const unsigned char *buf,
 {
 	struct conn *c = frame_in_call(ssl) ? NULL : active(ssl);
 	if (c) {
-		int route = route_call(c, DIR_TX);
-		if (route != SERVE_MBEDTLS)
-			return route == SERVE_KERNEL ? io_write(&c->ks, buf, len) : route;
+		int err;
+		enum serve by = route_call(c, DIR_TX, &err);
+		if (by != SERVE_MBEDTLS)
+			return by == SERVE_KERNEL ? io_write(&c->ks, buf, len) : err;
 	}
 	int ret = NESTED(ssl, real.write(ssl, buf, len));
 	if (c)
