@@ -18,7 +18,7 @@
 #include "adapter-crypto.h"
 #include "log.h"
 
-#if MBEDTLS_VERSION_MAJOR != 2
+#if MBEDTLS_VERSION_MAJOR >= 3
 #error "shim/mbed228.c must be compiled against the Mbed TLS 2.28 headers"
 #endif
 

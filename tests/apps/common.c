@@ -276,9 +276,10 @@ static void keylog_line(const char *label, const unsigned char client_random[32]
 {
 	char line[64 + 2 * 32 + 2 * 64 + 4];
 	size_t n = (size_t)snprintf(line, sizeof(line), "%s ", label);
-	for (int i = 0; i < 32; i++)
+	for (int i = 0; client_random && i < 32; i++)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "%02x", client_random[i]);
-	line[n++] = ' ';
+	if (client_random)
+		line[n++] = ' ';
 	for (size_t i = 0; i < secret_len && n + 3 < sizeof(line); i++)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "%02x", secret[i]);
 	line[n++] = '\n';
@@ -287,6 +288,15 @@ static void keylog_line(const char *label, const unsigned char client_random[32]
 }
 
 #if MBEDTLS_VERSION_MAJOR == 2
+/* 2.28's older callback (no randoms): a comment line of the key log. */
+static int keylog_export_228_ms(void *p, const unsigned char *ms, const unsigned char *kb,
+				size_t maclen, size_t keylen, size_t ivlen)
+{
+	(void)p, (void)kb, (void)maclen, (void)keylen, (void)ivlen;
+	keylog_line("# MASTER_SECRET", NULL, ms, 48);
+	return 0;
+}
+
 static int keylog_export_228(void *p, const unsigned char *ms, const unsigned char *kb,
 			     size_t maclen, size_t keylen, size_t ivlen,
 			     const unsigned char client_random[32],
@@ -461,10 +471,6 @@ mbedtls_ssl_config *tls_setup(const struct opts *o)
 	if (o->keylog && (keylog_fd = open(o->keylog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 					   0600)) < 0)
 		die_errno(o->keylog);
-#if MBEDTLS_VERSION_MAJOR == 2 /* 2.28 exports on the config */
-	if (keylog_fd >= 0)
-		mbedtls_ssl_conf_export_keys_ext_cb(&conf, keylog_export_228, NULL);
-#endif
 	return &conf;
 }
 
@@ -477,6 +483,12 @@ void tls_context_init(mbedtls_ssl_context *ssl, const struct opts *o)
 #if MBEDTLS_VERSION_MAJOR >= 3
 	if (keylog_fd >= 0)
 		mbedtls_ssl_set_export_keys_cb(ssl, keylog_export, NULL);
+#else
+	/* 2.28 exports on the config; both setters, after setup, as an application may. */
+	if (keylog_fd >= 0) {
+		mbedtls_ssl_conf_export_keys_cb(&conf, keylog_export_228_ms, NULL);
+		mbedtls_ssl_conf_export_keys_ext_cb(&conf, keylog_export_228, NULL);
+	}
 #endif
 	/* Verification is required, and Mbed TLS 3.6 insists on a name to check. */
 	if (o->role == ROLE_CLIENT && (ret = mbedtls_ssl_set_hostname(ssl, "localhost")) != 0)
