@@ -47,8 +47,15 @@ static struct conn *active_or_new(mbedtls_ssl_context *ssl)
 	if (!real_resolve() || config_get()->disable)
 		return NULL;
 	struct conn *c = conn_find(ssl);
-	return c || !real_one_copy() ? c : conn_get(ssl);
+	return c || atomic_load(&real_many) ? c : conn_get(ssl);
 }
+
+/* The real function for the wrapper's caller. Expands only in an exported wrapper, for its own
+ * return address. One byte load while the process has one Mbed TLS copy (real.h: real_many). */
+#define REAL(field)                                                                     \
+	(__builtin_expect(atomic_load_explicit(&real_many, memory_order_relaxed), 0)    \
+		 ? real_for_caller(__builtin_return_address(0))->field                  \
+		 : real.field)
 
 /* A real call on ssl, known as such to the wrappers it reaches. */
 #define NESTED(ssl_, call)                                                  \
@@ -95,14 +102,16 @@ static int route_call(struct conn *c, bool tx)
 EXPORT void mbedtls_ssl_init(mbedtls_ssl_context *ssl)
 {
 	real_resolve();
+	real_note_loads(); /* a copy's user starts here: its calls must reach it from now on */
 	conn_drop(ssl); /* a context at a reused address starts clean */
-	real.init(ssl);
+	REAL(init)(ssl);
 }
 
 EXPORT int mbedtls_ssl_setup(mbedtls_ssl_context *ssl, const mbedtls_ssl_config *conf)
 {
 	real_resolve();
-	int ret = real.setup(ssl, conf);
+	real_note_loads();
+	int ret = REAL(setup)(ssl, conf);
 	struct conn *c = ret == 0 ? active_or_new(ssl) : NULL;
 	if (c) {
 		c->conf = conf;
@@ -119,7 +128,7 @@ EXPORT void mbedtls_ssl_set_bio(mbedtls_ssl_context *ssl, void *p_bio, mbedtls_s
 	if (c)
 		conn_set_bio(c, p_bio, f_send, f_recv, f_recv_timeout);
 	else
-		real.set_bio(ssl, p_bio, f_send, f_recv, f_recv_timeout);
+		REAL(set_bio)(ssl, p_bio, f_send, f_recv, f_recv_timeout);
 }
 
 EXPORT void mbedtls_ssl_set_export_keys_cb(mbedtls_ssl_context *ssl, mbedtls_ssl_export_keys_t *f,
@@ -130,17 +139,17 @@ EXPORT void mbedtls_ssl_set_export_keys_cb(mbedtls_ssl_context *ssl, mbedtls_ssl
 	if (c)
 		conn_set_export_cb(c, f, p);
 	else
-		real.set_export_keys_cb(ssl, f, p);
+		REAL(set_export_keys_cb)(ssl, f, p);
 }
 
 EXPORT int mbedtls_ssl_handshake(mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
 	if (!c)
-		return NESTED(ssl, real.handshake(ssl));
+		return NESTED(ssl, REAL(handshake)(ssl));
 	if (in_call(ssl)) {
 		/* Inside read/write: the library goes on with the records itself. */
-		int ret = NESTED(ssl, real.handshake(ssl));
+		int ret = NESTED(ssl, REAL(handshake)(ssl));
 		if (ret == 0)
 			conn_handshake_done(c);
 		return ret;
@@ -151,7 +160,7 @@ EXPORT int mbedtls_ssl_handshake(mbedtls_ssl_context *ssl)
 EXPORT int mbedtls_ssl_handshake_step(mbedtls_ssl_context *ssl)
 {
 	real_resolve();
-	return NESTED(ssl, real.handshake_step(ssl));
+	return NESTED(ssl, REAL(handshake_step)(ssl));
 }
 
 EXPORT int mbedtls_ssl_read(mbedtls_ssl_context *ssl, unsigned char *buf, size_t len)
@@ -162,7 +171,7 @@ EXPORT int mbedtls_ssl_read(mbedtls_ssl_context *ssl, unsigned char *buf, size_t
 		if (route != SERVE_MBEDTLS)
 			return route == SERVE_KERNEL ? io_read(c, buf, len) : route;
 	}
-	int ret = NESTED(ssl, real.read(ssl, buf, len));
+	int ret = NESTED(ssl, REAL(read)(ssl, buf, len));
 	if (c) {
 		c->write_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE;
 		c->user_data_read |= ret > 0;
@@ -178,7 +187,7 @@ EXPORT int mbedtls_ssl_write(mbedtls_ssl_context *ssl, const unsigned char *buf,
 		if (route != SERVE_MBEDTLS)
 			return route == SERVE_KERNEL ? io_write(c, buf, len) : route;
 	}
-	int ret = NESTED(ssl, real.write(ssl, buf, len));
+	int ret = NESTED(ssl, REAL(write)(ssl, buf, len));
 	if (c)
 		c->write_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE;
 	return ret;
@@ -189,7 +198,7 @@ EXPORT int mbedtls_ssl_close_notify(mbedtls_ssl_context *ssl)
 	struct conn *c = active(ssl);
 	if (c && c->tx_state == DIR_KERNEL)
 		return io_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_WARNING, MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY);
-	int ret = NESTED(ssl, real.close_notify(ssl));
+	int ret = NESTED(ssl, REAL(close_notify)(ssl));
 	if (c && !in_call(ssl))
 		c->write_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE;
 	return ret;
@@ -201,25 +210,25 @@ EXPORT int mbedtls_ssl_send_alert_message(mbedtls_ssl_context *ssl, unsigned cha
 	struct conn *c = active(ssl);
 	if (c && c->tx_state == DIR_KERNEL)
 		return io_send_alert(c, level, message);
-	return NESTED(ssl, real.send_alert_message(ssl, level, message));
+	return NESTED(ssl, REAL(send_alert_message)(ssl, level, message));
 }
 
 EXPORT size_t mbedtls_ssl_get_bytes_avail(const mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
-	return c && c->rx_state == DIR_KERNEL ? io_bytes_avail(c) : real.get_bytes_avail(ssl);
+	return c && c->rx_state == DIR_KERNEL ? io_bytes_avail(c) : REAL(get_bytes_avail)(ssl);
 }
 
 EXPORT int mbedtls_ssl_check_pending(const mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
-	return c && c->rx_state == DIR_KERNEL ? io_bytes_avail(c) > 0 : real.check_pending(ssl);
+	return c && c->rx_state == DIR_KERNEL ? io_bytes_avail(c) > 0 : REAL(check_pending)(ssl);
 }
 
 EXPORT int mbedtls_ssl_session_reset(mbedtls_ssl_context *ssl)
 {
 	real_resolve();
-	int ret = NESTED(ssl, real.session_reset(ssl));
+	int ret = NESTED(ssl, REAL(session_reset)(ssl));
 	struct conn *c = active(ssl);
 	if (c)
 		conn_reset(c);
@@ -230,7 +239,7 @@ EXPORT void mbedtls_ssl_free(mbedtls_ssl_context *ssl)
 {
 	real_resolve();
 	conn_drop(ssl);
-	real.free(ssl);
+	REAL(free)(ssl);
 }
 
 EXPORT int mbedtls_ssl_renegotiate(mbedtls_ssl_context *ssl)
@@ -238,21 +247,22 @@ EXPORT int mbedtls_ssl_renegotiate(mbedtls_ssl_context *ssl)
 	struct conn *c = active(ssl);
 	if (c && (c->tx_state == DIR_KERNEL || c->rx_state == DIR_KERNEL))
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA; /* the kernel cannot give the records back */
-	return NESTED(ssl, real.renegotiate(ssl));
+	return NESTED(ssl, REAL(renegotiate)(ssl));
 }
 
 EXPORT void mbedtls_ssl_config_init(mbedtls_ssl_config *conf)
 {
 	real_resolve();
+	real_note_loads();
 	conf_forget(conf);
-	real.config_init(conf);
+	REAL(config_init)(conf);
 }
 
 EXPORT void mbedtls_ssl_config_free(mbedtls_ssl_config *conf)
 {
 	real_resolve();
 	conf_forget(conf);
-	real.config_free(conf);
+	REAL(config_free)(conf);
 }
 
 EXPORT int mbedtls_ssl_config_defaults(mbedtls_ssl_config *conf, int endpoint, int transport,
@@ -261,35 +271,35 @@ EXPORT int mbedtls_ssl_config_defaults(mbedtls_ssl_config *conf, int endpoint, i
 	real_resolve();
 	/* Mbed TLS resets ticket signalling here without going through the setter. */
 	conf_note_signal_tickets(conf, MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_DISABLED);
-	return real.config_defaults(conf, endpoint, transport, preset);
+	return REAL(config_defaults)(conf, endpoint, transport, preset);
 }
 
 EXPORT void mbedtls_ssl_conf_endpoint(mbedtls_ssl_config *conf, int endpoint)
 {
 	real_resolve();
 	conf_note_endpoint(conf, endpoint);
-	real.conf_endpoint(conf, endpoint);
+	REAL(conf_endpoint)(conf, endpoint);
 }
 
 EXPORT void mbedtls_ssl_conf_transport(mbedtls_ssl_config *conf, int transport)
 {
 	real_resolve();
 	conf_note_transport(conf, transport);
-	real.conf_transport(conf, transport);
+	REAL(conf_transport)(conf, transport);
 }
 
 EXPORT void mbedtls_ssl_conf_renegotiation(mbedtls_ssl_config *conf, int renegotiation)
 {
 	real_resolve();
 	conf_note_renegotiation(conf, renegotiation);
-	real.conf_renegotiation(conf, renegotiation);
+	REAL(conf_renegotiation)(conf, renegotiation);
 }
 
 EXPORT void mbedtls_ssl_conf_read_timeout(mbedtls_ssl_config *conf, uint32_t timeout)
 {
 	real_resolve();
 	conf_note_read_timeout(conf, timeout);
-	real.conf_read_timeout(conf, timeout);
+	REAL(conf_read_timeout)(conf, timeout);
 }
 
 EXPORT void mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(mbedtls_ssl_config *conf,
@@ -297,5 +307,5 @@ EXPORT void mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(mbedtls_ssl
 {
 	real_resolve();
 	conf_note_signal_tickets(conf, signal);
-	real.conf_signal_tickets(conf, signal);
+	REAL(conf_signal_tickets)(conf, signal);
 }

@@ -1,0 +1,149 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
+# Debian 12's own programs, unchanged, on its Mbed TLS 2.28 (libmbedtls.so.14), with the shim
+# preloaded: lighttpd 1.4.69 + mod_mbedtls (dlopen()ed after start), run from the private root
+# tests/realapps/setup-bookworm prepares; and two Mbed TLS copies (2.28 and 3.6) in one process.
+# Helpers, set-up, KTLS_EXPECT and KTLS_TEST_QUICK as in tests/realapps.bats (tests/realapps/lib.bash).
+load realapps/lib
+
+# Debian 12's own lighttpd 1.4.69 + mod_mbedtls on Mbed TLS 2.28, which has no offload adapter yet:
+# lighttpd dlopen()s mod_mbedtls, and so libmbedtls.so.14, after start. The shim, linking no Mbed
+# TLS, finds that copy at first use, says once that it passes 2.28 through, and stays out of the
+# way (a shim that pulled its own 3.6 into the process made lighttpd abort at start).
+# pass_through_line: the shim's only line says it passes Mbed TLS 2.28 through.
+pass_through_line() {
+	local n
+	n=$(grep -c . "$D/shim.log" 2>/dev/null || true)
+	if [ "$n" -ne 1 ] || ! grep -qE \
+		'^ktlsshim\[[0-9]+\]: Mbed TLS 2\.28\.[0-9]+ \(libmbedtls\.so\.14\): .*passing every call through$' \
+		"$D/shim.log"; then
+		echo "# want one line: Mbed TLS 2.28.x (libmbedtls.so.14): ... passing every call through"
+		show "$D/shim.log" "$D/lighttpd.out"
+		return 1
+	fi
+}
+
+@test "Debian 12 lighttpd 1.4.69 on Mbed TLS 2.28: starts, TLS 1.2 byte-exact, the shim passes through" {
+	LT=$RA12 start_lighttpd 1.2
+	"${CURL[@]}" -v --fail --http1.1 --tlsv1.2 "https://127.0.0.1:$PORT/$BIG" -o "$D/big" 2>"$D/curl.err" ||
+		{ show "$D/curl.err" "$D/lighttpd.out" "$D/shim.log"; false; }
+	grep -q 'SSL connection using TLSv1.2' "$D/curl.err" || { show "$D/curl.err"; false; }
+	same_as "$D/big" "$BIG"
+	curl_get --http1.1 "$D/s" small
+	stop_lighttpd
+	pass_through_line
+	expect_counters 0
+	figures "2.28: $(size_of "$BIG") + $(size_of small) bytes; $(cut -d' ' -f2- "$D/shim.log")"
+}
+
+# make install, then the installed library with the build's Mbed TLS copy hidden (an empty tmpfs
+# over build/mbedtls, in a private mount namespace): it loads on its own, passes Debian 12's 2.28
+# lighttpd through and offloads Debian 13's 3.6 one.
+@test "make install: the installed shim needs nothing from build/ (2.28 passes through, 3.6 offloads)" {
+	local readelf
+	readelf=$(readelf -d "$SHIM")
+	if grep -qE 'NEEDED.*libmbed|RPATH|RUNPATH' <<<"$readelf"; then
+		echo "# $SHIM links Mbed TLS or has a run path:"
+		grep -E 'NEEDED|RPATH|RUNPATH' <<<"$readelf"
+		false
+	fi
+	make -s -C "$ROOT" install DESTDIR="$D/inst" PREFIX=/usr/local >"$D/install.out" 2>&1 ||
+		{ show "$D/install.out"; false; }
+	local inst=$D/inst/usr/local/lib/libktlsshim.so
+	local hide=(unshare -m sh -c 'mount -t tmpfs tmpfs "$0" && exec "$@"' "$ROOT/build/mbedtls")
+	LT=$RA12 start_lighttpd 1.2 LD_PRELOAD="$inst" "${hide[@]}"
+	curl_get --http1.1 "$D/old" small
+	stop_lighttpd
+	pass_through_line
+	expect_counters 0
+	rm -f "$D/shim.log"
+	counters_start
+	start_lighttpd 1.3 LD_PRELOAD="$inst" "${hide[@]}"
+	curl_get --http1.1 "$D/new" "$BIG"
+	stop_lighttpd
+	expect_conns "ktlsshim[$LPID]: " 1 1.3
+	expect_counters 1
+	figures "installed $(basename "$inst") from $D/inst, build/mbedtls hidden: 3.6 TlsTxSw +$d_tx TlsRxSw +$d_rx"
+}
+
+# The wrappers without a usable Mbed TLS, called directly (python3 ctypes): no Mbed TLS at all (a
+# wrapper returns MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE), 2.28 alone (its own answer; the 3.6-only
+# wrappers do nothing), 2.28 and 3.6 both loaded (pass-through). Never a crash; one line each.
+@test "pass-through: no Mbed TLS, 3.6-only wrappers under 2.28, two copies: no crash, one line each" {
+	local lib36=$ROOT/build/mbedtls/usr/lib/x86_64-linux-gnu lib228=$RA12/root/usr/lib/x86_64-linux-gnu
+	cat >"$D/calls.py" <<'PY'
+import ctypes, sys
+for path in sys.argv[2:]:
+    ctypes.CDLL(path)
+shim = ctypes.CDLL(sys.argv[1])
+ssl, conf = ctypes.create_string_buffer(65536), ctypes.create_string_buffer(65536)
+shim.mbedtls_ssl_init(ssl)
+shim.mbedtls_ssl_config_init(conf)
+shim.mbedtls_ssl_set_export_keys_cb(ssl, None, None)
+shim.mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(conf, 1)
+print("read %d" % shim.mbedtls_ssl_read(ssl, ssl, 1))
+shim.mbedtls_ssl_free(ssl)
+shim.mbedtls_ssl_config_free(conf)
+PY
+	run_calls() {
+		rm -f "$D/shim.log"
+		LD_LIBRARY_PATH="$lib36:$lib228" LD_PRELOAD="$SHIM" KTLS_SHIM_LOG=info \
+			KTLS_SHIM_LOG_FILE="$D/shim.log" python3 "$D/calls.py" "$SHIM" "$@" >"$D/calls.out" 2>&1 ||
+			{ echo "# python3 exit $?"; show "$D/calls.out" "$D/shim.log"; return 1; }
+	}
+	# expect READ LINE: what mbedtls_ssl_read returned, and the shim's only line.
+	expect() {
+		grep -qx "read $1" "$D/calls.out" && [ "$(grep -c . "$D/shim.log")" -eq 1 ] &&
+			grep -qE "^ktlsshim\[[0-9]+\]: $2; passing every call through$" "$D/shim.log" ||
+			{ echo "# want read $1 and '$2'"; show "$D/calls.out" "$D/shim.log"; return 1; }
+	}
+	run_calls
+	expect -28800 'no Mbed TLS in the process'
+	run_calls "$lib228/libmbedtls.so.14"
+	expect -28928 'Mbed TLS 2\.28\.[0-9]+ \(libmbedtls\.so\.14\): no adapter for this version yet'
+	run_calls "$lib228/libmbedtls.so.14" "$lib36/libmbedtls.so.21"
+	expect -28928 'two Mbed TLS copies in the process'
+	figures "no Mbed TLS, 2.28 alone, 2.28 + 3.6: pass-through, one line each"
+}
+
+# Two copies in one process, each used by a plugin of its own (tests/realapps/side.c, loaded
+# RTLD_LOCAL like a daemon's module; the Mbed TLS libraries' internal calls go through the shim
+# too): every pass-through call must reach its caller's copy. Each side does a full handshake and
+# 100 KB each way over a socketpair; every load order, and a copy loaded after the other's first
+# connection. With each call sent to the copy found first, the other side's handshake failed
+# (-0x7400) or the process crashed (SIGSEGV).
+@test "two Mbed TLS copies (2.28 and 3.6 plugins): each call reaches its caller's copy, in any load order" {
+	local lib36=$ROOT/build/mbedtls/usr/lib/x86_64-linux-gnu lib228=$RA12/root/usr/lib/x86_64-linux-gnu
+	# (no sibling calls: a tail call returns to the plugin's caller, not from the plugin)
+	gcc -O2 -fno-optimize-sibling-calls -Wall -Werror -fPIC -shared -o "$D/side228.so" \
+		"$BATS_TEST_DIRNAME/realapps/side.c" -L"$lib228" -Wl,--no-as-needed -l:libmbedtls.so.14 \
+		-Wl,--disable-new-dtags,-rpath,"$lib228"
+	gcc -O2 -fno-optimize-sibling-calls -Wall -Werror -fPIC -shared -o "$D/side36.so" \
+		"$BATS_TEST_DIRNAME/realapps/side.c" -L"$lib36" -Wl,--no-as-needed -l:libmbedtls.so.21 \
+		-Wl,--disable-new-dtags,-rpath,"$lib36"
+	local a=load:228:$D/side228.so:$lib228/libmbedtls.so.14:$lib228/libmbedx509.so.1:$lib228/libmbedcrypto.so.7
+	local b=load:36:$D/side36.so:$lib36/libmbedtls.so.21:$lib36/libmbedx509.so.7:$lib36/libmbedcrypto.so.16
+	local order st
+	for order in "$a $b run:228 run:36 run:228" "$b $a run:36 run:228 run:36" \
+		"$a run:228 $b run:36 run:228" "$b run:36 $a run:228 run:36"; do
+		rm -f "$D/shim.log"
+		st=0
+		# shellcheck disable=SC2086 # the steps are words
+		LD_PRELOAD="$SHIM" KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE="$D/shim.log" timeout 120 \
+			python3 "$BATS_TEST_DIRNAME/realapps/two-copies.py" "$CERTS" $order >"$D/out" 2>&1 || st=$?
+		local want
+		want=$(grep -o 'run:[0-9]*' <<<"$order" | sed 's/run:\(.*\)/\1: TLS ok, 102400 bytes each way/')
+		if [ "$st" -ne 0 ] || [ "$(cat "$D/out")" != "$want" ]; then
+			echo "# steps $(grep -o 'load:[0-9]*\|run:[0-9]*' <<<"$order" | tr '\n' ' '): exit $st"
+			show "$D/out" "$D/shim.log"
+			false
+		fi
+		# One line says the copies were seen; the 3.6 connections made while it was alone are
+		# the shim's (user space: a socketpair behind a custom BIO), nothing else.
+		grep -qE 'two Mbed TLS copies in the process; passing every call through$|another Mbed TLS copy was loaded; new connections pass through, each call to its caller.s copy$' \
+			"$D/shim.log" || { show "$D/shim.log"; false; }
+		! grep -v -e 'Mbed TLS' -e ' tx=user(custom BIO (socket not proven)) rx=user(custom BIO (socket not proven))$' \
+			"$D/shim.log" || { show "$D/shim.log"; false; }
+	done
+	figures "2.28 and 3.6 in one process, 4 load orders: every handshake and transfer on its own copy"
+}
