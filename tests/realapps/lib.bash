@@ -45,7 +45,7 @@ setup_file() {
 	} >"$SETUP_FAILED"
 	if [ ! -s "$SETUP_FAILED" ]; then
 		# One line for the TAP log: what is under test.
-		echo "# $(awk '$1 ~ /^(lighttpd|micropython|nng-utils|libmbedtls21|libmbedtls14|libc6)$/ { printf "%s %s  ", $1, $2 }' \
+		echo "# $(awk '$1 ~ /^(lighttpd|micropython|nng-utils|privoxy|libmbedtls21|libmbedtls14|libc6)$/ { printf "%s %s  ", $1, $2 }' \
 			"$RA/versions" "$RA12/versions")" >&3
 	fi
 }
@@ -267,3 +267,127 @@ s_client() {
 
 # request FILE NAME: an HTTP/1.1 GET of www/NAME that asks the server to close afterwards.
 request() { printf 'GET /%s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' "$2" >"$1"; }
+
+# expect_served N TLS [OTHERS]: lighttpd's N connections, each TLS TLS, are the shim's with both
+# directions in the kernel (kTLS kernel) or in user space for the kernel's lack of kTLS (host), and
+# the kernel's counters moved by N plus OTHERS (connections of other shimmed processes).
+expect_served() {
+	expect_conns "ktlsshim[$LPID]: " "$1" "$2"
+	expect_counters $(($1 + ${3:-0}))
+}
+
+# ---- the lighttpd cases both suites run ($LT: which lighttpd) ----
+
+# Both HTTP versions, each fetching big then small on one kept-alive connection.
+curl_case() {
+	local tls=$1
+	start_lighttpd "$tls"
+	curl_get --http1.1 "$D/h1" "$BIG" small
+	# One connection for both requests: curl connected once, then reused it.
+	[ "$(awk '{ print $1, $2 }' "$D/h1.w" | tr '\n' ' ')" = "1.1 1 1.1 0 " ] || { show "$D/h1.w"; false; }
+	curl_get --http2 "$D/h2" "$BIG" small
+	[ "$(awk '{ print $1, $2 }' "$D/h2.w" | tr '\n' ' ')" = "2 1 2 0 " ] || { show "$D/h2.w"; false; }
+	stop_lighttpd
+	expect_served 2 "$tls"
+	figures "TLS $tls: 2 connections, 2 x ($(size_of "$BIG") + $(size_of small)) bytes; TlsTxSw +$d_tx TlsRxSw +$d_rx"
+}
+
+mbed_client_case() {
+	local tls=$1 st=0
+	start_lighttpd "$tls"
+	request "$D/req" "$BIG"
+	mkdir -p "$D/client" # the client's shim log of its own
+	env LD_PRELOAD="$SHIM" KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE="$D/client/shim.log" \
+		timeout 120 "$APPS/mbed-client" --port "$PORT" --tls "$tls" --send-file "$D/req" \
+		--recv-file "$D/resp" >"$D/client.out" 2>&1 || st=$?
+	[ "$st" -eq 0 ] || { echo "# mbed-client exit $st"; show "$D/client.out" "$D/client/shim.log"; false; }
+	http_response_is "$D/resp" "$BIG"
+	stop_lighttpd
+	D=$D/client expect_conns " role=client " 1 "$tls"
+	expect_served 1 "$tls" 1
+	figures "TLS $tls: mbed-client $(stat -c %s "$D/resp") bytes; both ends shimmed, TlsTxSw +$d_tx TlsRxSw +$d_rx"
+}
+
+# Uploads: lighttpd reads a 24 MiB request body (RX, in the kernel on a kTLS kernel) and hands
+# it to a CGI that answers with its sha256; HTTP/1.1 and HTTP/2, one connection each.
+upload_case() {
+	local tls=$1 http
+	start_lighttpd "$tls"
+	for http in --http1.1 --http2; do
+		if ! "${CURL[@]}" --fail "$http" --data-binary "@$RA/www/slow" \
+			-H 'Content-Type: application/octet-stream' "https://127.0.0.1:$PORT/sha256" \
+			-o "$D/up$http" 2>"$D/up.err"; then
+			show "$D/up.err" "$D/lighttpd.error.log" "$D/shim.log"
+			false
+		fi
+		if [ "$(head -n 1 "$D/up$http")" != "$(sha_of slow)" ] ||
+			[ "$(sed -n 2p "$D/up$http")" != "$(size_of slow)" ]; then
+			echo "# upload $http: the CGI got $(tr '\n' ' ' <"$D/up$http"); want $(sha_of slow) $(size_of slow)"
+			false
+		fi
+	done
+	stop_lighttpd
+	expect_served 2 "$tls"
+	figures "TLS $tls: 2 uploads (HTTP/1.1, HTTP/2) of $(size_of slow) bytes, sha256 matches; TlsTxSw +$d_tx TlsRxSw +$d_rx"
+}
+
+parallel_case() {
+	local tls=$1 n=50 i
+	start_lighttpd "$tls"
+	local args=()
+	for ((i = 0; i < n; i++)); do args+=("https://127.0.0.1:$PORT/mid" -o "$D/p.$i"); done
+	# HTTP/1.1 cannot multiplex: 50 transfers at once are 50 connections.
+	if ! "${CURL[@]}" --fail --http1.1 --parallel --parallel-immediate \
+		--parallel-max "$n" -w '%{num_connects}\n' "${args[@]}" >"$D/p.w" 2>"$D/p.err"; then
+		show "$D/p.err" "$D/lighttpd.error.log"
+		false
+	fi
+	# One sha256sum for all: process start-up is what costs in User-Mode Linux.
+	local want bad files=("$D"/p.[0-9]*)
+	want=$(sha_of mid)
+	bad=$(cd "$D" && sha256sum p.[0-9]* | awk -v w="$want" '$1 != w { print $2 }')
+	if [ "${#files[@]}" -ne "$n" ] || [ -n "$bad" ]; then
+		echo "# ${#files[@]} files; not www/mid: $bad"
+		false
+	fi
+	[ "$(awk '{ s += $1 } END { print s }' "$D/p.w")" -eq "$n" ] || { show "$D/p.w"; false; }
+	stop_lighttpd
+	expect_served "$n" "$tls"
+	figures "TLS $tls: $n concurrent connections x $(size_of mid) bytes; TlsTxSw +$d_tx TlsRxSw +$d_rx"
+}
+
+# A network namespace of its own with small TCP buffers, so that lighttpd's 256 KiB write rounds
+# fill the socket: with a slow reader (curl --limit-rate) it sees WANT_WRITE and retries with
+# mbedtls_ssl_write(ssl, NULL, pending_len). libtrace-write.so (in front of the shim) counts those
+# calls and checks that each completed with the length of the write it finishes.
+slow_reader_case() {
+	local tls=$1
+	unshare --net sleep 600 &
+	local holder=$!
+	_PIDS+=("$holder")
+	NS=(nsenter -t "$holder" -n)
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ "$(readlink "/proc/$holder/ns/net")" != "$(readlink /proc/self/ns/net)" ] && break
+		sleep 0.05
+	done
+	"${NS[@]}" ip link set lo up
+	"${NS[@]}" sysctl -qw net.ipv4.tcp_wmem='4096 16384 65536' net.ipv4.tcp_rmem='4096 32768 131072'
+	counters_start
+	start_lighttpd "$tls" LD_PRELOAD="$RA/libtrace-write.so:$SHIM" TRACE_WRITE_FILE="$D/trace"
+	"${NS[@]}" "${CURL[@]}" --fail --http1.1 --limit-rate 12M \
+		"https://127.0.0.1:$PORT/slow" -o "$D/slow" 2>"$D/curl.err" || { show "$D/curl.err"; false; }
+	same_as "$D/slow" slow
+	stop_lighttpd
+	expect_served 1 "$tls"
+	local t
+	t=$(cat "$D/trace")
+	[[ $t =~ want_write=([0-9]+)\ null_retries=([0-9]+)\ null_completed=([0-9]+)\ null_mismatch=([0-9]+) ]] ||
+		{ echo "# no trace: $t"; false; }
+	local ww=${BASH_REMATCH[1]} nr=${BASH_REMATCH[2]} nc=${BASH_REMATCH[3]} nm=${BASH_REMATCH[4]}
+	if [ "$ww" -lt 1 ] || [ "$nr" -lt 1 ] || [ "$nc" -ne "$nr" ] || [ "$nm" -ne 0 ]; then
+		echo "# expected WANT_WRITE and completed NULL-buffer retries: $t"
+		false
+	fi
+	figures "TLS $tls: slow reader $(size_of slow) bytes; ${t#trace-write pid=* }"
+}
