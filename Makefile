@@ -16,6 +16,15 @@ config = $(shell sed -n 's/^$(1) := //p' $(CONFIG) 2>/dev/null)
 MBEDTLS_VERSION = $(call config,MBEDTLS_VERSION)
 MBEDTLS_INC = $(call config,MBEDTLS_INC)
 MBEDTLS_LIBDIR = $(call config,MBEDTLS_LIBDIR)
+# Mbed TLS 2.28 (Debian 12's, unpacked privately): the 2.28 adapter is compiled against it alone.
+MBEDTLS228_INC = $(call config,MBEDTLS228_INC)
+MBEDTLS228_LIBDIR = $(call config,MBEDTLS228_LIBDIR)
+MBEDTLS228_SRC := shim/mbed228.c
+# mbedtls_inc WORDS: the Mbed TLS include directory for the source or target among WORDS (the
+# 2.28 adapter and everything under build/228/).
+mbedtls_inc = $(if $(filter $(MBEDTLS228_SRC) $(BUILD)/228/%,$(1)),$(MBEDTLS228_INC),$(MBEDTLS_INC))
+MBEDTLS228_LIBS = -L$(MBEDTLS228_LIBDIR) -Wl,--disable-new-dtags,-rpath,$(MBEDTLS228_LIBDIR) \
+	-lmbedtls -lmbedx509 -lmbedcrypto
 # For the programs that use Mbed TLS (apps, tests, tools). --no-as-needed: those that contain the
 # shim's code (unit tests, ktls-probe) call Mbed TLS only through dlsym, yet need it loaded.
 MBEDTLS_LIBS = -L$(MBEDTLS_LIBDIR) -Wl,--disable-new-dtags,-rpath,$(MBEDTLS_LIBDIR) -Wl,--no-as-needed \
@@ -33,7 +42,9 @@ $(CERTS):
 # ---- flags ------------------------------------------------------------------------------------
 # The required flags always come first; CFLAGS, CPPFLAGS and LDFLAGS are the user's and add to them.
 CFLAGS ?= -g -O2
-REQ_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I$(MBEDTLS_INC) -Iinclude -Ishim
+# Each object gets one Mbed TLS's headers: 2.28's for the 2.28 adapter and build/228/, 3.6's for
+# the rest ($< and $@ in a compile rule, f in compile_commands.json).
+REQ_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I$(call mbedtls_inc,$< $(f) $@) -Iinclude -Ishim
 # The link line of the library, in one place.
 # The library links no Mbed TLS: it finds the program's own at run time (shim/real.c). The plain
 # build links with -z defs (nothing left to resolve but libc's); sanitizer runtimes resolve late.
@@ -102,6 +113,12 @@ variant_outputs = $(1)/libktlsshim.so $(1)/apps/mbed-server $(1)/apps/mbed-clien
 	$(patsubst tests/unit/%.c,$(1)/unit/%,$(UNIT_SRC)) $(1)/tests/lifecycle $(1)/tests/load-client
 
 $(eval $(call VARIANT,$(BUILD),))
+# The stand-in apps once more, against Mbed TLS 2.28 (TLS 1.2 only): build/apps228/.
+APPS228 := $(BUILD)/apps228/mbed-server $(BUILD)/apps228/mbed-client
+$(eval $(call COMPILE,$(BUILD)/228,$$(CC),))
+$(BUILD)/apps228/%: $(BUILD)/228/obj/tests/apps/%.o $(call objs,$(BUILD)/228,$(APP_LIB_SRC))
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(MBEDTLS228_LIBS) -lpthread
 $(foreach v,$(SAN_VARIANTS),$(eval $(call VARIANT,$(BUILD)/$(v),$$($(v)_FLAGS))))
 $(eval $(call COMPILE,$(BUILD)/fuzz,$$(FUZZ_CC),$$(fuzz_FLAGS)))
 # Objects made by chained rules are kept (no rebuild next time); their .d files list the headers.
@@ -119,7 +136,7 @@ OPENSSL_PEER := $(BUILD)/tests/openssl-peer
 HOSTILE_RELAY := $(BUILD)/tests/relay
 BENCH_BINS := $(BUILD)/bench/libbenchprobe.so $(BUILD)/bench/ktls-pair $(BUILD)/bench/ossl-bulk
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
-PLAIN := $(call variant_outputs,$(BUILD)) $(TOOLS) $(API_TESTS) $(FORK_ECHO) $(FAULT_LIB) $(OPENSSL_PEER) \
+PLAIN := $(call variant_outputs,$(BUILD)) $(APPS228) $(TOOLS) $(API_TESTS) $(FORK_ECHO) $(FAULT_LIB) $(OPENSSL_PEER) \
 	$(HOSTILE_RELAY) $(BENCH_BINS)
 SAN := $(foreach v,$(SAN_VARIANTS),$(call variant_outputs,$(BUILD)/$(v)))
 

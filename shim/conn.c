@@ -331,9 +331,9 @@ void conn_set_bio(struct conn *c, void *bio, mbedtls_ssl_send_t *s, mbedtls_ssl_
 
 /* ---- secrets ---- */
 
-static void export_cb(void *p, mbedtls_ssl_key_export_type type, const unsigned char *secret,
-		      size_t secret_len, const unsigned char client_random[32],
-		      const unsigned char server_random[32], mbedtls_tls_prf_types prf_type)
+void conn_export_keys(void *p, int type, const unsigned char *secret, size_t secret_len,
+		      const unsigned char client_random[32], const unsigned char server_random[32],
+		      int prf_type)
 {
 	struct conn *c = p;
 	int slot = -1;
@@ -360,15 +360,15 @@ static void export_cb(void *p, mbedtls_ssl_key_export_type type, const unsigned 
 	}
 	c->tx.version = c->rx.version = c->version;
 	if (c->app_export)
-		c->app_export(c->app_export_p, type, secret, secret_len, client_random, server_random,
-			      prf_type);
+		c->app_export(c->app_export_p, (mbedtls_ssl_key_export_type)type, secret, secret_len,
+			      client_random, server_random, (mbedtls_tls_prf_types)prf_type);
 }
 
 void conn_set_export_cb(struct conn *c, mbedtls_ssl_export_keys_t *f, void *p)
 {
 	c->app_export = f;
 	c->app_export_p = p;
-	real_adapter()->set_export_keys_cb(c->ssl, export_cb, c);
+	real_adapter()->set_export_keys_cb(c->ssl, c->conf, c);
 }
 
 /* ---- hand-off ---- */

@@ -11,27 +11,11 @@
 
 #include "config.h"
 #include "conn.h"
+#include "frames.h"
 #include "io.h"
 #include "real.h"
 
 #define EXPORT __attribute__((visibility("default")))
-
-/* The innermost real call on this thread; each frame lives on the stack of its wrapper. */
-struct frame {
-	const mbedtls_ssl_context *ssl;
-	const struct frame *up;
-};
-static __thread const struct frame *inside;
-
-/* Whether this thread is inside a real Mbed TLS call on ssl (the chain is as long as the
- * nesting: one or two frames). */
-static bool in_call(const mbedtls_ssl_context *ssl)
-{
-	for (const struct frame *f = inside; f; f = f->up)
-		if (f->ssl == ssl)
-			return true;
-	return false;
-}
 
 /* The context's state when the shim is active for it, else NULL (pure pass-through). */
 static struct conn *active(const mbedtls_ssl_context *ssl)
@@ -60,10 +44,10 @@ static struct conn *active_or_new(mbedtls_ssl_context *ssl)
 /* A real call on ssl, known as such to the wrappers it reaches. */
 #define NESTED(ssl_, call)                                                  \
 	__extension__({                                                     \
-		struct frame f_ = { (ssl_), inside };                       \
-		inside = &f_;                                               \
+		struct frame f_ = { (ssl_), frame_top };                    \
+		frame_top = &f_;                                            \
 		__auto_type r_ = (call);                                    \
-		inside = f_.up;                                             \
+		frame_top = f_.up;                                          \
 		r_;                                                         \
 	})
 
@@ -147,7 +131,7 @@ EXPORT int mbedtls_ssl_handshake(mbedtls_ssl_context *ssl)
 	struct conn *c = active(ssl);
 	if (!c)
 		return NESTED(ssl, REAL(handshake)(ssl));
-	if (in_call(ssl)) {
+	if (frame_in_call(ssl)) {
 		/* Inside read/write: the library goes on with the records itself. */
 		int ret = NESTED(ssl, REAL(handshake)(ssl));
 		if (ret == 0)
@@ -165,7 +149,7 @@ EXPORT int mbedtls_ssl_handshake_step(mbedtls_ssl_context *ssl)
 
 EXPORT int mbedtls_ssl_read(mbedtls_ssl_context *ssl, unsigned char *buf, size_t len)
 {
-	struct conn *c = in_call(ssl) ? NULL : active(ssl);
+	struct conn *c = frame_in_call(ssl) ? NULL : active(ssl);
 	if (c) {
 		int route = route_call(c, false);
 		if (route != SERVE_MBEDTLS)
@@ -181,7 +165,7 @@ EXPORT int mbedtls_ssl_read(mbedtls_ssl_context *ssl, unsigned char *buf, size_t
 
 EXPORT int mbedtls_ssl_write(mbedtls_ssl_context *ssl, const unsigned char *buf, size_t len)
 {
-	struct conn *c = in_call(ssl) ? NULL : active(ssl);
+	struct conn *c = frame_in_call(ssl) ? NULL : active(ssl);
 	if (c) {
 		int route = route_call(c, true);
 		if (route != SERVE_MBEDTLS)
@@ -199,7 +183,7 @@ EXPORT int mbedtls_ssl_close_notify(mbedtls_ssl_context *ssl)
 	if (c && c->tx_state == DIR_KERNEL)
 		return io_send_alert(c, MBEDTLS_SSL_ALERT_LEVEL_WARNING, MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY);
 	int ret = NESTED(ssl, REAL(close_notify)(ssl));
-	if (c && !in_call(ssl))
+	if (c && !frame_in_call(ssl))
 		c->write_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE;
 	return ret;
 }
@@ -250,11 +234,20 @@ EXPORT int mbedtls_ssl_renegotiate(mbedtls_ssl_context *ssl)
 	return NESTED(ssl, REAL(renegotiate)(ssl));
 }
 
+/* What an adapter keeps for a config goes with it. */
+static void adapter_conf_forget(const mbedtls_ssl_config *conf)
+{
+	const struct mbed_adapter *a = real_adapter();
+	if (a && a->conf_forget)
+		a->conf_forget(conf);
+}
+
 EXPORT void mbedtls_ssl_config_init(mbedtls_ssl_config *conf)
 {
 	real_resolve();
 	real_note_loads();
 	conf_forget(conf);
+	adapter_conf_forget(conf);
 	REAL(config_init)(conf);
 }
 
@@ -262,6 +255,7 @@ EXPORT void mbedtls_ssl_config_free(mbedtls_ssl_config *conf)
 {
 	real_resolve();
 	conf_forget(conf);
+	adapter_conf_forget(conf);
 	REAL(config_free)(conf);
 }
 
@@ -308,4 +302,33 @@ EXPORT void mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(mbedtls_ssl
 	real_resolve();
 	conf_note_signal_tickets(conf, signal);
 	REAL(conf_signal_tickets)(conf, signal);
+}
+
+/* Mbed TLS 2.x sets key export on the config (3.6 has neither setter, so in a 3.6 process these
+ * are never called). f is 2.x's callback type, opaque here: the adapter keeps it and chains it
+ * from its own callback (shim/mbed228.c). With several copies the config may be another copy's:
+ * it goes to the caller's copy untouched (fwd, taken in the exported wrapper). */
+typedef void conf_export_fn(mbedtls_ssl_config *conf, void (*f)(void), void *p);
+
+static void conf_export(mbedtls_ssl_config *conf, bool ext, void (*f)(void), void *p,
+			conf_export_fn *fwd)
+{
+	const struct mbed_adapter *a = real_resolve() && !config_get()->disable &&
+						       !atomic_load(&real_many)
+					       ? real_adapter()
+					       : NULL;
+	if (a && a->conf_export_keys_cb)
+		a->conf_export_keys_cb(conf, ext, f, p);
+	else
+		fwd(conf, f, p);
+}
+
+EXPORT void mbedtls_ssl_conf_export_keys_cb(mbedtls_ssl_config *conf, void (*f)(void), void *p)
+{
+	conf_export(conf, false, f, p, REAL(conf_export_keys_cb));
+}
+
+EXPORT void mbedtls_ssl_conf_export_keys_ext_cb(mbedtls_ssl_config *conf, void (*f)(void), void *p)
+{
+	conf_export(conf, true, f, p, REAL(conf_export_keys_ext_cb));
 }

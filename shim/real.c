@@ -41,6 +41,7 @@ static void conf_void(conf_t *c) {}
 static int defaults_stub(conf_t *c, int e, int t, int p) { return UNAVAILABLE; }
 static void conf_int(conf_t *c, int v) {}
 static void conf_u32(conf_t *c, uint32_t v) {}
+static void conf_export_stub(conf_t *c, void (*f)(void), void *p) {}
 #pragma GCC diagnostic pop
 
 #define STUBS {                                                                                  \
@@ -52,6 +53,7 @@ static void conf_u32(conf_t *c, uint32_t v) {}
 	.renegotiate = ctx_int, .config_init = conf_void, .config_defaults = defaults_stub,       \
 	.config_free = conf_void, .conf_endpoint = conf_int, .conf_transport = conf_int,          \
 	.conf_renegotiation = conf_int, .conf_read_timeout = conf_u32, .conf_signal_tickets = conf_int, \
+	.conf_export_keys_cb = conf_export_stub, .conf_export_keys_ext_cb = conf_export_stub,     \
 	/* net_send, net_recv, net_recv_timeout: NULL (only compared, never called) */            \
 }
 struct real_fns real = STUBS;
@@ -75,6 +77,8 @@ static const struct { const char *name; size_t at; } wrapped[] = {
 	F(conf_renegotiation, "mbedtls_ssl_conf_renegotiation"),
 	F(conf_read_timeout, "mbedtls_ssl_conf_read_timeout"),
 	F(conf_signal_tickets, "mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets"),
+	F(conf_export_keys_cb, "mbedtls_ssl_conf_export_keys_cb"),
+	F(conf_export_keys_ext_cb, "mbedtls_ssl_conf_export_keys_ext_cb"),
 	F(net_send, "mbedtls_net_send"), F(net_recv, "mbedtls_net_recv"),
 	F(net_recv_timeout, "mbedtls_net_recv_timeout"),
 };
@@ -91,7 +95,7 @@ void real_fill(struct real_fns *f, void *first, void *then)
 	}
 }
 
-static struct mbed_adapter *const adapters[] = { &mbed_adapter_36 };
+static struct mbed_adapter *const adapters[] = { &mbed_adapter_36, &mbed_adapter_228 };
 
 static void *lib; /* dlopen handle of the process's libmbedtls, or NULL */
 static const struct mbed_adapter *chosen;

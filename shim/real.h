@@ -6,10 +6,8 @@
  * Their signatures are the same in every Mbed TLS that has them (contexts go by pointer), so they
  * serve any version; one a version lacks is a stub that fails cleanly, never NULL.
  *
- * struct mbed_adapter: everything else the core needs from Mbed TLS, for one ABI, compiled
- * against that version's own headers. The core speaks Mbed TLS 3.6's vocabulary (the types below,
- * MBEDTLS_MD_* hash ids, MBEDTLS_SSL_TLS_PRF_* and the 3.6 key-export callback); an adapter for
- * another version translates. */
+ * struct mbed_adapter (adapter.h): everything else the core needs from Mbed TLS, for one ABI,
+ * compiled against that version's own headers. */
 #ifndef KTLSSHIM_REAL_H
 #define KTLSSHIM_REAL_H
 
@@ -18,7 +16,7 @@
 #include <stdbool.h>
 #include <mbedtls/ssl.h>
 
-#include "keys.h"
+#include "adapter.h"
 
 struct real_fns {
 	void (*init)(mbedtls_ssl_context *);
@@ -45,6 +43,9 @@ struct real_fns {
 	void (*conf_renegotiation)(mbedtls_ssl_config *, int);
 	void (*conf_read_timeout)(mbedtls_ssl_config *, uint32_t);
 	void (*conf_signal_tickets)(mbedtls_ssl_config *, int);
+	/* 2.x only (3.6 has none): their callback types are 2.x's, passed through untouched. */
+	void (*conf_export_keys_cb)(mbedtls_ssl_config *, void (*)(void), void *);
+	void (*conf_export_keys_ext_cb)(mbedtls_ssl_config *, void (*)(void), void *);
 	/* Not interposed: compared against the app's BIO callbacks to find its socket (NULL when
 	 * the process has none). */
 	mbedtls_ssl_send_t *net_send;
@@ -53,42 +54,6 @@ struct real_fns {
 };
 
 extern struct real_fns real;
-
-/* What the core needs from one Mbed TLS ABI besides the pass-through functions. Endpoint,
- * transport, renegotiation and timeouts are not here: the core learns them from the conf setters
- * it interposes (conn.h), which every supported version has. */
-struct mbed_adapter {
-	unsigned abi; /* major << 8 | minor of the headers it was compiled against: 0x0306 */
-	/* Takes every function the adapter calls from lookup (the process's Mbed TLS); returns
-	 * NULL, or the name of the first one that library lacks (then the adapter is not used). */
-	const char *(*bind)(void *(*lookup)(const char *name));
-
-	/* Facts about a context whose handshake is over. */
-	int (*suite_id)(const mbedtls_ssl_context *ssl);
-	const char *(*suite_name)(const mbedtls_ssl_context *ssl);
-	const char *(*version_name)(const mbedtls_ssl_context *ssl);
-	int (*max_out_payload)(const mbedtls_ssl_context *ssl);
-
-	/* Key export: calls f for this context's secrets, in 3.6's terms. */
-	void (*set_export_keys_cb)(mbedtls_ssl_context *ssl, mbedtls_ssl_export_keys_t *f, void *p);
-
-	/* Crypto for keys.c and seq.c; 0 or a negative Mbed TLS error. */
-	int (*tls_prf)(int prf_type, const unsigned char *secret, size_t secret_len, const char *label,
-		       const unsigned char *random, size_t random_len, unsigned char *out, size_t out_len);
-	int (*hkdf_expand)(int md_type, const unsigned char *prk, size_t prk_len,
-			   const unsigned char *info, size_t info_len, unsigned char *out, size_t out_len);
-	/* Authenticated decryption of one record body with a 12-byte nonce and a 16-byte tag. */
-	int (*aead_open)(enum kcipher c, const unsigned char *key, size_t key_len,
-			 const unsigned char nonce[KEYS_IV_LEN], const unsigned char *aad, size_t aad_len,
-			 const unsigned char *in, size_t in_len, unsigned char *out);
-	/* The reverse, for the kernel self-test: out gets in_len bytes of ciphertext, then the tag. */
-	int (*aead_seal)(enum kcipher c, const unsigned char *key, size_t key_len,
-			 const unsigned char nonce[KEYS_IV_LEN], const unsigned char *aad, size_t aad_len,
-			 const unsigned char *in, size_t in_len, unsigned char *out);
-};
-
-/* One per supported ABI (shim/mbed36.c). */
-extern struct mbed_adapter mbed_adapter_36;
 
 /* Finds the process's Mbed TLS on the first call (thread-safe; later calls cost a pthread_once).
  * True when its version has an adapter and the shim may act; false: pure pass-through, said once

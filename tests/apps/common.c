@@ -21,7 +21,9 @@
 #include <mbedtls/error.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/x509_crt.h>
+#if MBEDTLS_VERSION_MAJOR >= 3
 #include <psa/crypto.h>
+#endif
 
 _Thread_local struct conn *conn_current;
 
@@ -192,7 +194,7 @@ void opts_parse(struct opts *o, enum role role, int argc, char **argv)
 		case OPT_TLS:
 			if (!strcmp(optarg, "1.2"))
 				o->tls_version = MBEDTLS_SSL_VERSION_TLS1_2;
-			else if (!strcmp(optarg, "1.3"))
+			else if (!strcmp(optarg, "1.3") && MBEDTLS_VERSION_MAJOR >= 3)
 				o->tls_version = MBEDTLS_SSL_VERSION_TLS1_3;
 			else if (!strcmp(optarg, "any"))
 				o->tls_version = 0;
@@ -267,12 +269,74 @@ static mbedtls_x509_crt ca_crt, own_crt[2];
 static mbedtls_pk_context own_key[2];
 static int keylog_fd = -1;
 
+/* The application's own key export: one NSS key log line per secret, written with a single
+ * O_APPEND write so that threads and processes sharing the file do not interleave lines. */
+static void keylog_line(const char *label, const unsigned char client_random[32],
+			const unsigned char *secret, size_t secret_len)
+{
+	char line[64 + 2 * 32 + 2 * 64 + 4];
+	size_t n = (size_t)snprintf(line, sizeof(line), "%s ", label);
+	for (int i = 0; client_random && i < 32; i++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%02x", client_random[i]);
+	if (client_random)
+		line[n++] = ' ';
+	for (size_t i = 0; i < secret_len && n + 3 < sizeof(line); i++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%02x", secret[i]);
+	line[n++] = '\n';
+	if (write(keylog_fd, line, n) != (ssize_t)n)
+		fprintf(stderr, "WARNING keylog write: %s\n", strerror(errno));
+}
+
+#if MBEDTLS_VERSION_MAJOR == 2
+/* 2.28's older callback (no randoms): a comment line of the key log. */
+static int keylog_export_228_ms(void *p, const unsigned char *ms, const unsigned char *kb,
+				size_t maclen, size_t keylen, size_t ivlen)
+{
+	(void)p, (void)kb, (void)maclen, (void)keylen, (void)ivlen;
+	keylog_line("# MASTER_SECRET", NULL, ms, 48);
+	return 0;
+}
+
+static int keylog_export_228(void *p, const unsigned char *ms, const unsigned char *kb,
+			     size_t maclen, size_t keylen, size_t ivlen,
+			     const unsigned char client_random[32],
+			     const unsigned char server_random[32], mbedtls_tls_prf_types prf)
+{
+	(void)p, (void)kb, (void)maclen, (void)keylen, (void)ivlen, (void)server_random, (void)prf;
+	keylog_line("CLIENT_RANDOM", client_random, ms, 48);
+	return 0;
+}
+#else
+static void keylog_export(void *p, mbedtls_ssl_key_export_type type, const unsigned char *secret,
+			  size_t secret_len, const unsigned char client_random[32],
+			  const unsigned char server_random[32], mbedtls_tls_prf_types prf)
+{
+	(void)p, (void)server_random, (void)prf;
+	const char *label;
+	switch (type) {
+	case MBEDTLS_SSL_KEY_EXPORT_TLS12_MASTER_SECRET: label = "CLIENT_RANDOM"; break;
+	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_HANDSHAKE_TRAFFIC_SECRET:
+		label = "CLIENT_HANDSHAKE_TRAFFIC_SECRET"; break;
+	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_HANDSHAKE_TRAFFIC_SECRET:
+		label = "SERVER_HANDSHAKE_TRAFFIC_SECRET"; break;
+	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_APPLICATION_TRAFFIC_SECRET:
+		label = "CLIENT_TRAFFIC_SECRET_0"; break;
+	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_APPLICATION_TRAFFIC_SECRET:
+		label = "SERVER_TRAFFIC_SECRET_0"; break;
+	default: return; /* early secrets: these apps send no early data */
+	}
+	keylog_line(label, client_random, secret, secret_len);
+}
+#endif
+
+#if MBEDTLS_VERSION_MAJOR >= 3
 /* --hrr: the client's first group (its only key share) is one the server does not take, so a
  * TLS 1.3 server must answer with HelloRetryRequest for the client's second group. */
 static const uint16_t hrr_client_groups[] = {MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
 	MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1, MBEDTLS_SSL_IANA_TLS_GROUP_NONE};
 static const uint16_t hrr_server_groups[] = {MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
 	MBEDTLS_SSL_IANA_TLS_GROUP_SECP384R1, MBEDTLS_SSL_IANA_TLS_GROUP_NONE};
+#endif
 
 void die_mbedtls(const char *what, int ret)
 {
@@ -342,12 +406,14 @@ mbedtls_ssl_config *tls_setup(const struct opts *o)
 	/* Lines are read by tests while we run. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
+#if MBEDTLS_VERSION_MAJOR >= 3
 	/* TLS 1.3 uses PSA crypto, which the application must start. */
 	psa_status_t st = psa_crypto_init();
 	if (st != PSA_SUCCESS) {
 		fprintf(stderr, "ERROR psa_crypto_init: %d\n", (int)st);
 		exit(1);
 	}
+#endif
 	mbedtls_entropy_init(&entropy);
 	mbedtls_ctr_drbg_init(&drbg);
 	static const char pers[] = "ktlsshim test app";
@@ -361,14 +427,18 @@ mbedtls_ssl_config *tls_setup(const struct opts *o)
 					       MBEDTLS_SSL_PRESET_DEFAULT)) != 0)
 		die_mbedtls("mbedtls_ssl_config_defaults", ret);
 	mbedtls_ssl_conf_rng(&conf, tls_rng, NULL);
+#if MBEDTLS_VERSION_MAJOR >= 3
 	if (o->tls_version) {
 		mbedtls_ssl_conf_min_tls_version(&conf, (mbedtls_ssl_protocol_version)o->tls_version);
 		mbedtls_ssl_conf_max_tls_version(&conf, (mbedtls_ssl_protocol_version)o->tls_version);
 	}
-	if (o->suite[0])
-		mbedtls_ssl_conf_ciphersuites(&conf, o->suite);
 	if (o->hrr)
 		mbedtls_ssl_conf_groups(&conf, server ? hrr_server_groups : hrr_client_groups);
+#else /* 2.28: TLS 1.2 is the newest; --hrr is TLS 1.3's */
+	mbedtls_ssl_conf_min_version(&conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
+	if (o->suite[0])
+		mbedtls_ssl_conf_ciphersuites(&conf, o->suite);
 	if (o->read_timeout_ms)
 		mbedtls_ssl_conf_read_timeout(&conf, o->read_timeout_ms);
 
@@ -404,46 +474,22 @@ mbedtls_ssl_config *tls_setup(const struct opts *o)
 	return &conf;
 }
 
-/* The application's own key export: one NSS key log line per secret, written with a single
- * O_APPEND write so that threads and processes sharing the file do not interleave lines. */
-static void keylog_export(void *p, mbedtls_ssl_key_export_type type, const unsigned char *secret,
-			  size_t secret_len, const unsigned char client_random[32],
-			  const unsigned char server_random[32], mbedtls_tls_prf_types prf)
-{
-	(void)p, (void)server_random, (void)prf;
-	const char *label;
-	switch (type) {
-	case MBEDTLS_SSL_KEY_EXPORT_TLS12_MASTER_SECRET: label = "CLIENT_RANDOM"; break;
-	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_HANDSHAKE_TRAFFIC_SECRET:
-		label = "CLIENT_HANDSHAKE_TRAFFIC_SECRET"; break;
-	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_HANDSHAKE_TRAFFIC_SECRET:
-		label = "SERVER_HANDSHAKE_TRAFFIC_SECRET"; break;
-	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_APPLICATION_TRAFFIC_SECRET:
-		label = "CLIENT_TRAFFIC_SECRET_0"; break;
-	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_APPLICATION_TRAFFIC_SECRET:
-		label = "SERVER_TRAFFIC_SECRET_0"; break;
-	default: return; /* early secrets: these apps send no early data */
-	}
-	char line[64 + 2 * 32 + 2 * 64 + 4];
-	size_t n = (size_t)snprintf(line, sizeof(line), "%s ", label);
-	for (int i = 0; i < 32; i++)
-		n += (size_t)snprintf(line + n, sizeof(line) - n, "%02x", client_random[i]);
-	line[n++] = ' ';
-	for (size_t i = 0; i < secret_len && n + 3 < sizeof(line); i++)
-		n += (size_t)snprintf(line + n, sizeof(line) - n, "%02x", secret[i]);
-	line[n++] = '\n';
-	if (write(keylog_fd, line, n) != (ssize_t)n)
-		fprintf(stderr, "WARNING keylog write: %s\n", strerror(errno));
-}
-
 void tls_context_init(mbedtls_ssl_context *ssl, const struct opts *o)
 {
 	int ret;
 	mbedtls_ssl_init(ssl);
 	if ((ret = mbedtls_ssl_setup(ssl, &conf)) != 0)
 		die_mbedtls("mbedtls_ssl_setup", ret);
+#if MBEDTLS_VERSION_MAJOR >= 3
 	if (keylog_fd >= 0)
 		mbedtls_ssl_set_export_keys_cb(ssl, keylog_export, NULL);
+#else
+	/* 2.28 exports on the config; both setters, after setup, as an application may. */
+	if (keylog_fd >= 0) {
+		mbedtls_ssl_conf_export_keys_cb(&conf, keylog_export_228_ms, NULL);
+		mbedtls_ssl_conf_export_keys_ext_cb(&conf, keylog_export_228, NULL);
+	}
+#endif
 	/* Verification is required, and Mbed TLS 3.6 insists on a name to check. */
 	if (o->role == ROLE_CLIENT && (ret = mbedtls_ssl_set_hostname(ssl, "localhost")) != 0)
 		die_mbedtls("mbedtls_ssl_set_hostname", ret);

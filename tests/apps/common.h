@@ -11,6 +11,17 @@
 
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/version.h>
+
+/* The apps are also built against Mbed TLS 2.28 (build/apps228): TLS 1.2 only, and a few 3.6
+ * names spelled the 2.28 way. */
+#if MBEDTLS_VERSION_MAJOR == 2
+#define MBEDTLS_SSL_VERSION_TLS1_2 0x0303
+#define MBEDTLS_SSL_VERSION_TLS1_3 0x0304
+#define mbedtls_ssl_get_version_number(ssl) MBEDTLS_SSL_VERSION_TLS1_2
+#define MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET 1 /* TLS 1.3's: never returned by 2.28 */
+#define mbedtls_pk_parse_keyfile(ctx, path, pwd, rng, p_rng) mbedtls_pk_parse_keyfile(ctx, path, pwd)
+#endif
 
 enum role { ROLE_CLIENT = 1, ROLE_SERVER = 2 };
 

@@ -54,9 +54,13 @@ int main(int argc, char **argv)
 	opts_parse(&opts, ROLE_CLIENT, argc, argv);
 	mbedtls_ssl_config *conf = tls_setup(&opts);
 	/* Mbed TLS 3.6 clients drop TLS 1.3 tickets unless asked to hand them over. */
+#if MBEDTLS_VERSION_MAJOR >= 3
 	if (opts.resume)
 		mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(
 			conf, MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_ENABLED);
+#else
+	(void)conf;
+#endif
 
 	struct worker *workers = calloc((size_t)opts.parallel, sizeof(*workers));
 	if (!workers)

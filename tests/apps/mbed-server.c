@@ -88,7 +88,9 @@ int main(int argc, char **argv)
 		/* The callbacks enable TLS 1.2 tickets; the count is for TLS 1.3. */
 		mbedtls_ssl_conf_session_tickets_cb(conf, mbedtls_ssl_ticket_write, parse_ticket,
 						    &ticket_ctx);
+#if MBEDTLS_VERSION_MAJOR >= 3
 		mbedtls_ssl_conf_new_session_tickets(conf, (uint16_t)opts.tickets);
+#endif
 	}
 
 	mbedtls_net_context listener;
