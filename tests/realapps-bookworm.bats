@@ -8,29 +8,10 @@ load realapps/lib
 
 # Debian 12's own lighttpd 1.4.69 + mod_mbedtls on Mbed TLS 2.28: lighttpd dlopen()s mod_mbedtls,
 # and so libmbedtls.so.14, after start. The shim, linking no Mbed TLS, finds that copy at first use
-# (a shim that pulled its own 3.6 into the process made lighttpd abort at start). The same cases
-# as Debian 13's (tests/realapps/lib.bash), TLS 1.2 only (2.28 has no TLS 1.3).
-#
-# Until the 2.28 adapter is merged (branch mbed228) the shim says once that it passes 2.28 through
-# and stays out of the way: expect_served checks that instead of offloaded connections, and the
-# kernel counts only the other shimmed processes' connections (mbed-client's, on 3.6).
-# pass_through_line [WHICH]: the shim's only line (of those containing WHICH) says it passes Mbed
-# TLS 2.28 through.
-pass_through_line() {
-	local n
-	n=$(grep -cF -- "${1:-ktlsshim[}" "$D/shim.log" 2>/dev/null || true)
-	if [ "$n" -ne 1 ] || [ "$(grep -c . "$D/shim.log")" -ne 1 ] || ! grep -qE \
-		'^ktlsshim\[[0-9]+\]: Mbed TLS 2\.28\.[0-9]+ \(libmbedtls\.so\.14\): .*passing every call through$' \
-		"$D/shim.log"; then
-		echo "# want one line: Mbed TLS 2.28.x (libmbedtls.so.14): ... passing every call through"
-		show "$D/shim.log" "$D/lighttpd.out"
-		return 1
-	fi
-}
-expect_served() {
-	pass_through_line "ktlsshim[$LPID]: "
-	expect_counters "${3:-0}"
-}
+# and offloads it with its 2.28 adapter (a shim that pulled its own 3.6 into the process made
+# lighttpd abort at start). The same cases as Debian 13's (tests/realapps/lib.bash, expect_served:
+# every connection tx=kernel rx=kernel with matching /proc/net/tls_stat deltas, or the fallback's
+# reason on the host), TLS 1.2 only (2.28 has no TLS 1.3).
 
 @test "Debian 12 lighttpd (2.28) TLS 1.2: curl HTTP/1.1 and HTTP/2, 64 MiB and small on one kept-alive connection" {
 	LT=$RA12 curl_case 1.2
@@ -52,10 +33,10 @@ expect_served() {
 	LT=$RA12 slow_reader_case 1.2
 }
 
-# make install, then the installed library with the build's Mbed TLS copy hidden (an empty tmpfs
-# over build/mbedtls, in a private mount namespace): it loads on its own, passes Debian 12's 2.28
-# lighttpd through and offloads Debian 13's 3.6 one.
-@test "make install: the installed shim needs nothing from build/ (2.28 passes through, 3.6 offloads)" {
+# make install, then the installed library with the build's Mbed TLS copies hidden (empty tmpfs
+# over build/mbedtls and build/mbedtls-2.28, in a private mount namespace): it loads on its own and
+# offloads Debian 12's 2.28 lighttpd and Debian 13's 3.6 one.
+@test "make install: the installed shim needs nothing from build/ (2.28 and 3.6 offload)" {
 	local readelf
 	readelf=$(readelf -d "$SHIM")
 	if grep -qE 'NEEDED.*libmbed|RPATH|RUNPATH' <<<"$readelf"; then
@@ -66,12 +47,12 @@ expect_served() {
 	make -s -C "$ROOT" install DESTDIR="$D/inst" PREFIX=/usr/local >"$D/install.out" 2>&1 ||
 		{ show "$D/install.out"; false; }
 	local inst=$D/inst/usr/local/lib/libktlsshim.so
-	local hide=(unshare -m sh -c 'mount -t tmpfs tmpfs "$0" && exec "$@"' "$ROOT/build/mbedtls")
+	local hide=(unshare -m sh -c 'mount -t tmpfs tmpfs "$0" && mount -t tmpfs tmpfs "$1" && shift && exec "$@"'
+		"$ROOT/build/mbedtls" "$ROOT/build/mbedtls-2.28")
 	LT=$RA12 start_lighttpd 1.2 LD_PRELOAD="$inst" "${hide[@]}"
 	curl_get --http1.1 "$D/old" small
 	stop_lighttpd
-	pass_through_line
-	expect_counters 0
+	expect_served 1 1.2
 	rm -f "$D/shim.log"
 	counters_start
 	start_lighttpd 1.3 LD_PRELOAD="$inst" "${hide[@]}"
@@ -79,13 +60,14 @@ expect_served() {
 	stop_lighttpd
 	expect_conns "ktlsshim[$LPID]: " 1 1.3
 	expect_counters 1
-	figures "installed $(basename "$inst") from $D/inst, build/mbedtls hidden: 3.6 TlsTxSw +$d_tx TlsRxSw +$d_rx"
+	figures "installed $(basename "$inst") from $D/inst, build/mbedtls* hidden: 2.28 then 3.6, each TlsTxSw +$d_tx TlsRxSw +$d_rx"
 }
 
-# The wrappers without a usable Mbed TLS, called directly (python3 ctypes): no Mbed TLS at all (a
-# wrapper returns MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE), 2.28 alone (its own answer; the 3.6-only
-# wrappers do nothing), 2.28 and 3.6 both loaded (pass-through). Never a crash; one line each.
-@test "pass-through: no Mbed TLS, 3.6-only wrappers under 2.28, two copies: no crash, one line each" {
+# The wrappers called directly (python3 ctypes) on a context that was never set up: no Mbed TLS at
+# all (a wrapper returns MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE, one line), 2.28 alone (its own
+# answer; the 3.6-only wrappers do nothing; no line), 2.28 and 3.6 both loaded (pass-through, one
+# line). Never a crash.
+@test "pass-through: no Mbed TLS, 3.6-only wrappers under 2.28, two copies: no crash, the right line" {
 	local lib36=$ROOT/build/mbedtls/usr/lib/x86_64-linux-gnu lib228=$RA12/root/usr/lib/x86_64-linux-gnu
 	cat >"$D/calls.py" <<'PY'
 import ctypes, sys
@@ -107,19 +89,27 @@ PY
 			KTLS_SHIM_LOG_FILE="$D/shim.log" python3 "$D/calls.py" "$SHIM" "$@" >"$D/calls.out" 2>&1 ||
 			{ echo "# python3 exit $?"; show "$D/calls.out" "$D/shim.log"; return 1; }
 	}
-	# expect READ LINE: what mbedtls_ssl_read returned, and the shim's only line.
+	# expect READ [LINE]: what mbedtls_ssl_read returned, and the shim's only line (none without).
 	expect() {
-		grep -qx "read $1" "$D/calls.out" && [ "$(grep -c . "$D/shim.log")" -eq 1 ] &&
-			grep -qE "^ktlsshim\[[0-9]+\]: $2; passing every call through$" "$D/shim.log" ||
-			{ echo "# want read $1 and '$2'"; show "$D/calls.out" "$D/shim.log"; return 1; }
+		local lines=0
+		[ ! -s "$D/shim.log" ] || lines=$(grep -c . "$D/shim.log")
+		if grep -qx "read $1" "$D/calls.out" && if [ -z "${2:-}" ]; then [ "$lines" -eq 0 ]; else
+			[ "$lines" -eq 1 ] && grep -qE "^ktlsshim\[[0-9]+\]: $2; passing every call through$" "$D/shim.log"
+		fi; then
+			return 0
+		fi
+		echo "# want read $1 and '${2:-no line}'"
+		show "$D/calls.out" "$D/shim.log"
+		return 1
 	}
 	run_calls
 	expect -28800 'no Mbed TLS in the process'
+	# 2.28 alone has its adapter: the 3.6-only wrappers do nothing, the read is 2.28's own answer
 	run_calls "$lib228/libmbedtls.so.14"
-	expect -28928 'Mbed TLS 2\.28\.[0-9]+ \(libmbedtls\.so\.14\): no adapter for this version yet'
+	expect -28928
 	run_calls "$lib228/libmbedtls.so.14" "$lib36/libmbedtls.so.21"
 	expect -28928 'two Mbed TLS copies in the process'
-	figures "no Mbed TLS, 2.28 alone, 2.28 + 3.6: pass-through, one line each"
+	figures "no Mbed TLS, 2.28 alone, 2.28 + 3.6: no crash, the line each says"
 }
 
 # Two copies in one process, each used by a plugin of its own (tests/realapps/side.c, loaded
@@ -167,11 +157,13 @@ PY
 # Debian 12's privoxy 3.0.34 (linked with 2.28) with https-inspection between curl and an OpenSSL
 # origin (openssl s_server -WWW): per request it is a TLS server towards curl, with a certificate
 # it makes on the fly from a CA of its own, and a TLS client towards the origin, in one process.
-# expect_proxied N: until the 2.28 adapter is merged, the shim's only line for privoxy says it
-# passes 2.28 through and the kernel holds nothing.
+# expect_proxied N: privoxy's N connections from curl (role=server) and N to the origin
+# (role=client), TLS 1.2, each offloaded (kernel) or in user space for the kernel's lack of kTLS
+# (host); the kernel's counters moved by 2N each way.
 expect_proxied() {
-	pass_through_line
-	expect_counters 0
+	expect_conns " role=server " "$1" 1.2
+	expect_conns " role=client " "$1" 1.2
+	expect_counters $((2 * $1))
 }
 
 @test "Debian 12 privoxy 3.0.34 (2.28) https-inspection, curl -> privoxy -> OpenSSL origin: byte-exact, both roles" {
@@ -218,4 +210,42 @@ CONF
 	! grep -E 'Error|Fatal' "$D/privoxy.log" || { show "$D/privoxy.log"; false; }
 	expect_proxied 3
 	figures "3 requests ($(size_of "$BIG") + $(size_of mid) + $(size_of small) bytes) through privoxy; TlsTxSw +$d_tx TlsRxSw +$d_rx"
+}
+
+# Debian 12's mongrel2 1.12.2 (linked with 2.28) serving static files over TLS to curl: use_ssl,
+# its certificate and key in certdir under the server's uuid, a chroot of its own, in the
+# foreground (m2sh loads the configuration into the SQLite file mongrel2 reads).
+@test "Debian 12 mongrel2 1.12.2 (2.28): static files over TLS 1.2 to curl, byte-exact; its own BIO stays in Mbed TLS" {
+	local u=5b3b4a6e-0d6c-4e0e-9d1e-6f2f1c7a8b90 m=$D/m2
+	mkdir -p "$m"/{logs,run,certs,www}
+	cp "$RA/www/$BIG" "$RA/www/small" "$m/www/"
+	cp "$CERTS/server-rsa.crt" "$m/certs/$u.crt"
+	cp "$CERTS/server-rsa.key" "$m/certs/$u.key"
+	PORT=$(free_port)
+	cat >"$m/m2.conf" <<CONF
+main = Server(uuid="$u", access_log="/logs/access.log", error_log="/logs/error.log", chroot="./",
+    default_host="localhost", name="test", pid_file="/run/mongrel2.pid", port=$PORT, use_ssl=1,
+    hosts=[Host(name="localhost", routes={
+        '/': Dir(base='www/', index_file='index.html', default_ctype='application/octet-stream')})])
+settings = {"certdir": "./certs/", "server.daemonize": 0}
+servers = [main]
+CONF
+	(cd "$m" && LOGNAME=test "$RA12/bin/m2sh" load -config m2.conf -db config.sqlite) >"$D/m2sh.out" 2>&1 ||
+		{ show "$D/m2sh.out"; false; }
+	# (the shim's lines on stderr: a log file outside the chroot cannot be opened from inside)
+	(cd "$m" && exec env LD_PRELOAD="$SHIM" KTLS_SHIM_LOG=info "$RA12/bin/mongrel2" config.sqlite "$u") \
+		>"$D/mongrel2.out" 2>&1 &
+	LPID=$!
+	_PIDS+=("$LPID")
+	listening "$LPID" "$PORT" || { echo "# mongrel2 did not start"; show "$D/mongrel2.out" "$m/logs/error.log"; false; }
+	curl_get --http1.1 "$D/m" "$BIG" small
+	kill -TERM "$LPID"
+	wait "$LPID" || true
+	counters_delta
+	grep -a '^ktlsshim\[' "$D/mongrel2.out" >"$D/shim.log" || true
+	# mongrel2 moves its records with BIO callbacks of its own (its coroutine I/O on the socket):
+	# the shim cannot prove the socket, says so, and leaves the connection to Mbed TLS on any kernel.
+	expect_conns "ktlsshim[" 1 1.2 "custom BIO (socket not proven)"
+	expect_counters 0
+	figures "mongrel2: $(size_of "$BIG") + $(size_of small) bytes on one connection; $(cut -d' ' -f2- "$D/shim.log")"
 }

@@ -45,7 +45,7 @@ setup_file() {
 	} >"$SETUP_FAILED"
 	if [ ! -s "$SETUP_FAILED" ]; then
 		# One line for the TAP log: what is under test.
-		echo "# $(awk '$1 ~ /^(lighttpd|micropython|nng-utils|privoxy|libmbedtls21|libmbedtls14|libc6)$/ { printf "%s %s  ", $1, $2 }' \
+		echo "# $(awk '$1 ~ /^(lighttpd|micropython|nng-utils|privoxy|mongrel2-core|libmbedtls21|libmbedtls14|libc6)$/ { printf "%s %s  ", $1, $2 }' \
 			"$RA/versions" "$RA12/versions")" >&3
 	fi
 }
