@@ -29,8 +29,11 @@ load realapps/lib
 	LT=$RA12 parallel_case 1.2
 }
 
-@test "Debian 12 lighttpd (2.28): slow reader, small socket buffers: WANT_WRITE and NULL-buffer retries, TLS 1.2" {
-	LT=$RA12 slow_reader_case 1.2
+# lighttpd 1.4.69 decides to retry with NULL from Mbed TLS's private ssl.out_left: in Mbed TLS
+# (host) the bytes wait there and it retries with NULL; with TX in the kernel nothing waits there,
+# and it writes the same data again, which the shim must accept as new (byte-exact, no mismatch).
+@test "Debian 12 lighttpd (2.28): slow reader, small socket buffers: WANT_WRITE and its retries, TLS 1.2" {
+	NULL_RETRIES=$([ "$KTLS_EXPECT" = kernel ] && echo none || echo some) LT=$RA12 slow_reader_case 1.2
 }
 
 # make install, then the installed library with the build's Mbed TLS copies hidden (empty tmpfs
