@@ -313,10 +313,8 @@ typedef void conf_export_fn(mbedtls_ssl_config *conf, void (*f)(void), void *p);
 static void conf_export(mbedtls_ssl_config *conf, bool ext, void (*f)(void), void *p,
 			conf_export_fn *fwd)
 {
-	const struct mbed_adapter *a = real_resolve() && !config_get()->disable &&
-						       !atomic_load(&real_many)
-					       ? real_adapter()
-					       : NULL;
+	bool ours = real_resolve() && !config_get()->disable && !atomic_load(&real_many);
+	const struct mbed_adapter *a = ours ? real_adapter() : NULL;
 	if (a && a->conf_export_keys_cb)
 		a->conf_export_keys_cb(conf, ext, f, p);
 	else

@@ -122,8 +122,10 @@ PY
 # RTLD_LOCAL like a daemon's module; the Mbed TLS libraries' internal calls go through the shim
 # too): every pass-through call must reach its caller's copy. Each side does a full handshake and
 # 100 KB each way over a socketpair; every load order, and a copy loaded after the other's first
-# connection. With each call sent to the copy found first, the other side's handshake failed
-# (-0x7400) or the process crashed (SIGSEGV).
+# connection; the 2.28 side's key export callback (set on its configs) fires once per handshake.
+# With each call sent to the copy found first, the other side's handshake failed (-0x7400) or the
+# process crashed (SIGSEGV); with 2.28's config export setters sent to the first copy, a 3.6-first
+# process lost the 2.28 side's callback.
 @test "two Mbed TLS copies (2.28 and 3.6 plugins): each call reaches its caller's copy, in any load order" {
 	local lib36=$ROOT/build/mbedtls/usr/lib/x86_64-linux-gnu lib228=$RA12/root/usr/lib/x86_64-linux-gnu
 	# (no sibling calls: a tail call returns to the plugin's caller, not from the plugin)

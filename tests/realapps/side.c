@@ -20,3 +20,13 @@ FWD(void, free, (p s), (s))
 FWD(void, config_init, (p c), (c))
 FWD(int, config_defaults, (p c, int e, int t, int r), (c, e, t, r))
 FWD(void, config_free, (p c), (c))
+
+/* 2.x only: weak, so that the 3.6 side (which never calls it) loads without it. */
+void mbedtls_ssl_conf_export_keys_ext_cb(p c, p f, p a) __attribute__((weak));
+int side_conf_export_keys_ext_cb(p c, p f, p a)
+{
+	if (!mbedtls_ssl_conf_export_keys_ext_cb)
+		return -1;
+	mbedtls_ssl_conf_export_keys_ext_cb(c, f, a);
+	return 0;
+}

@@ -4,6 +4,7 @@
 # "run" makes a server and a client context of that side do a full handshake over a non-blocking
 # socketpair and exchange 100 KB each way, all through the side's plugin; only the set-up calls the
 # shim does not wrap (keys, certificates, RNG, BIO functions) go to the side's libraries directly.
+# The 2.28 side also sets 2.28's key export callback on its configs and checks that it fires.
 #
 # usage: two-copies.py CERTDIR STEP...   STEP: load:NAME:PLUGIN:LIBMBEDTLS:LIBX509:LIBCRYPTO
 #                                              or run:NAME
@@ -30,11 +31,22 @@ def load(name, plugin, ssl, x509, crypto):
     sides[name] = [ctypes.CDLL(p) for p in (plugin, ssl, x509, crypto)]
 
 
+# 2.28's key export callback, set on the config: it must reach the 2.28 copy and fire once per
+# handshake, whichever copy the shim found first.
+EXPORT_KEYS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                               ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p,
+                               ctypes.c_void_p, ctypes.c_int)
+exported = []
+on_keys = EXPORT_KEYS(lambda *args: exported.append(1) or 0)
+
+
 def config(name, endpoint, rng, certs):
     plugin, ssl, x509, crypto = sides[name]
     conf = buf()
     plugin.side_config_init(conf)
     check("config_defaults", plugin.side_config_defaults(conf, endpoint, 0, 0))
+    if name == "228":
+        check("conf_export_keys_ext_cb", plugin.side_conf_export_keys_ext_cb(conf, on_keys, None))
     ssl.mbedtls_ssl_conf_rng(conf, ctypes.cast(crypto.mbedtls_ctr_drbg_random, ctypes.c_void_p), rng)
     ca, crt, key = buf(), buf(), buf()
     x509.mbedtls_x509_crt_init(ca)
@@ -95,7 +107,10 @@ def run(name):
         s.setblocking(False)
     ctxs = [context(name, config(name, 1, rng, sys.argv[1]), a.fileno()),
             context(name, config(name, 0, rng, sys.argv[1]), b.fileno())]
+    del exported[:]
     pump(name, lambda i: plugin.side_handshake(ctxs[i]), "handshake")
+    if name == "228" and len(exported) != 2:
+        sys.exit("%s: the key export callback fired %d times, not twice" % (name, len(exported)))
     data = [os.urandom(102400), os.urandom(102400)]
     sent, got = [0, 0], [bytearray(), bytearray()]
     rbuf = ctypes.create_string_buffer(16384)
