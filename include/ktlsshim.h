@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ktlsshim: kernel TLS for Mbed TLS 3.6 connections.
+/* ktlsshim: kernel TLS for Mbed TLS 3.6 and 2.28 connections (2.28: TLS 1.2).
  *
  * Preloaded (LD_PRELOAD=libktlsshim.so), the library hands every eligible connection to the kernel
  * by itself. Linked (`pkg-config --libs ktlsshim`, placed before Mbed TLS on the link line so that
@@ -30,7 +30,7 @@ extern "C" {
 #define KTLSSHIM_ERR_UNPROVEN (-7)        /* the sequence number could not be proven */
 #define KTLSSHIM_ERR_DECIDED (-8)         /* that direction already stays in user space or was exported */
 #define KTLSSHIM_ERR_BAD_INPUT (-9)
-#define KTLSSHIM_ERR_DISABLED (-10)       /* KTLS_SHIM_DISABLE, settings, or not Mbed TLS 3.6 */
+#define KTLSSHIM_ERR_DISABLED (-10)       /* KTLS_SHIM_DISABLE, settings, or not Mbed TLS 3.6/2.28 */
 
 /* A message for a KTLSSHIM_ERR_* code. */
 const char *ktlsshim_strerror(int err);

@@ -24,7 +24,7 @@ EXPORT const char *ktlsshim_strerror(int err)
 	case KTLSSHIM_ERR_UNPROVEN: return "sequence number could not be proven";
 	case KTLSSHIM_ERR_DECIDED: return "direction already stays in user space or was exported";
 	case KTLSSHIM_ERR_BAD_INPUT: return "bad input";
-	case KTLSSHIM_ERR_DISABLED: return "disabled (KTLS_SHIM_* settings, or not Mbed TLS 3.6)";
+	case KTLSSHIM_ERR_DISABLED: return "disabled (KTLS_SHIM_* settings, or not Mbed TLS 3.6 or 2.28)";
 	}
 	return "unknown error";
 }

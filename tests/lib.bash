@@ -4,7 +4,8 @@
 # kTLS counters. In a .bats file under tests/: `load lib`, and `teardown() { lib_teardown; }`.
 #
 # Environment:
-#   APPS        the apps' directory (default build/apps; build/asan/apps for the sanitizer build)
+#   APPS        the apps' directory (default build/apps; build/asan/apps for the sanitizer build;
+#               build/apps228 for the apps built on Mbed TLS 2.28, which speak TLS 1.2 only)
 #   SHIM        the shim library (default build/libktlsshim.so)
 #   SHIM_MODES  the modes each_mode runs a case in: "plain shim" (default), "plain" or "shim"
 #   SHIM_ENV    extra VAR=value words for the apps in shim mode (e.g. KTLS_SHIM_LOG=info)
@@ -18,6 +19,9 @@ SHIM=${SHIM:-build/libktlsshim.so}
 [[ $APPS = /* ]] || APPS=$ROOT/$APPS
 [[ $SHIM = /* ]] || SHIM=$ROOT/$SHIM
 CERTS=$ROOT/build/certs
+# The TLS versions the apps speak, newest first: apps built on Mbed TLS 2.28 refuse --tls 1.3.
+if "$APPS/mbed-client" --tls 1.3 --help >/dev/null 2>&1; then TLS_VERSIONS="1.3 1.2"; else TLS_VERSIONS=1.2; fi
+TLS_NEWEST=${TLS_VERSIONS%% *}
 SHIM_MODES=${SHIM_MODES:-plain shim}
 # The shim's kernel self-test installs keys on a loopback pair of its own, once per process: the
 # kernel's TlsTxSw/TlsRxSw count those too. The suites that count a connection's contexts exactly
@@ -187,7 +191,7 @@ lib_teardown() {
 interop_openssl_server() {
 	local dir=$BATS_TEST_TMPDIR tls
 	head -c 1000000 /dev/urandom >"$dir/data"
-	for tls in 1.3 1.2; do
+	for tls in $TLS_VERSIONS; do
 		start_peer s_server openssl s_server -quiet -naccept 1 -accept 127.0.0.1:0 \
 			-cert "$CERTS/server-rsa.crt" -key "$CERTS/server-rsa.key"
 		PORT=$PEER_PORT run_client --tls "$tls" --send-file "$dir/data"
@@ -216,7 +220,7 @@ interop_openssl_server() {
 interop_openssl_client() {
 	local dir=$BATS_TEST_TMPDIR tls
 	head -c 1000000 /dev/urandom >"$dir/data"
-	for tls in 1.3 1.2; do
+	for tls in $TLS_VERSIONS; do
 		start_server --serve 1 --tls "$tls" --recv-file "$dir/got"
 		timeout "$APP_TIMEOUT" openssl s_client -quiet -no_ign_eof -nocommands \
 			-connect "127.0.0.1:$PORT" -CAfile "$CERTS/ca.crt" -verify_return_error \
@@ -259,7 +263,7 @@ interop_gnutls() {
 	local size
 	size=$(stat -c %s "$dir/text")
 	local tls
-	for tls in 1.3 1.2; do
+	for tls in $TLS_VERSIONS; do
 		start_peer gnutls-serv gnutls-serv --echo --crlf -p 0 \
 			--x509certfile="$CERTS/server-rsa.crt" --x509keyfile="$CERTS/server-rsa.key"
 		PORT=$PEER_PORT run_client --tls "$tls" --echo --send-file "$dir/text" --chunk 1000
