@@ -41,8 +41,15 @@ static struct conn *active_or_new(mbedtls_ssl_context *ssl)
 	if (!real_resolve() || config_get()->disable)
 		return NULL;
 	struct conn *c = conn_find(ssl);
-	return c || !real_one_copy() ? c : conn_get(ssl);
+	return c || atomic_load(&real_many) ? c : conn_get(ssl);
 }
+
+/* The real function for the wrapper's caller. Expands only in an exported wrapper, for its own
+ * return address. One byte load while the process has one Mbed TLS copy (real.h: real_many). */
+#define REAL(field)                                                                     \
+	(__builtin_expect(atomic_load_explicit(&real_many, memory_order_relaxed), 0)    \
+		 ? real_for_caller(__builtin_return_address(0))->field                  \
+		 : real.field)
 
 /* A real call on ssl, known as such to the wrappers it reaches. */
 #define NESTED(ssl_, call)                                                  \
@@ -58,7 +65,7 @@ static struct conn *active_or_new(mbedtls_ssl_context *ssl)
  * before the first record of data, at top level. */
 static int finish_handshake(struct conn *c)
 {
-	int ret = NESTED(c->ks.ssl, real.handshake(c->ks.ssl));
+	int ret = NESTED(c->ks.ssl, REAL(handshake)(c->ks.ssl));
 	if (ret == 0) {
 		handoff_handshake_done(c);
 		handoff_auto(c);
@@ -86,14 +93,16 @@ static enum serve route_call(struct conn *c, enum dir d, int *err)
 EXPORT void mbedtls_ssl_init(mbedtls_ssl_context *ssl)
 {
 	real_resolve();
+	real_note_loads(); /* a copy's user starts here: its calls must reach it from now on */
 	conn_drop(ssl); /* a context at a reused address starts clean */
-	real.init(ssl);
+	REAL(init)(ssl);
 }
 
 EXPORT int mbedtls_ssl_setup(mbedtls_ssl_context *ssl, const mbedtls_ssl_config *conf)
 {
 	real_resolve();
-	int ret = real.setup(ssl, conf);
+	real_note_loads();
+	int ret = REAL(setup)(ssl, conf);
 	struct conn *c = ret == 0 ? active_or_new(ssl) : NULL;
 	if (c) {
 		c->ks.conf = conf;
@@ -110,7 +119,7 @@ EXPORT void mbedtls_ssl_set_bio(mbedtls_ssl_context *ssl, void *p_bio, mbedtls_s
 	if (c)
 		capture_set_bio(c, p_bio, f_send, f_recv, f_recv_timeout);
 	else
-		real.set_bio(ssl, p_bio, f_send, f_recv, f_recv_timeout);
+		REAL(set_bio)(ssl, p_bio, f_send, f_recv, f_recv_timeout);
 }
 
 EXPORT void mbedtls_ssl_set_export_keys_cb(mbedtls_ssl_context *ssl, mbedtls_ssl_export_keys_t *f,
@@ -121,17 +130,17 @@ EXPORT void mbedtls_ssl_set_export_keys_cb(mbedtls_ssl_context *ssl, mbedtls_ssl
 	if (c)
 		capture_set_export_cb(c, f, p);
 	else
-		real.set_export_keys_cb(ssl, f, p);
+		REAL(set_export_keys_cb)(ssl, f, p);
 }
 
 EXPORT int mbedtls_ssl_handshake(mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
 	if (!c)
-		return NESTED(ssl, real.handshake(ssl));
+		return NESTED(ssl, REAL(handshake)(ssl));
 	if (frame_in_call(ssl)) {
 		/* Inside read/write: the library goes on with the records itself. */
-		int ret = NESTED(ssl, real.handshake(ssl));
+		int ret = NESTED(ssl, REAL(handshake)(ssl));
 		if (ret == 0)
 			handoff_handshake_done(c);
 		return ret;
@@ -142,7 +151,7 @@ EXPORT int mbedtls_ssl_handshake(mbedtls_ssl_context *ssl)
 EXPORT int mbedtls_ssl_handshake_step(mbedtls_ssl_context *ssl)
 {
 	real_resolve();
-	return NESTED(ssl, real.handshake_step(ssl));
+	return NESTED(ssl, REAL(handshake_step)(ssl));
 }
 
 EXPORT int mbedtls_ssl_read(mbedtls_ssl_context *ssl, unsigned char *buf, size_t len)
@@ -154,7 +163,7 @@ EXPORT int mbedtls_ssl_read(mbedtls_ssl_context *ssl, unsigned char *buf, size_t
 		if (by != SERVE_MBEDTLS)
 			return by == SERVE_KERNEL ? recv_read(&c->ks, buf, len) : err;
 	}
-	int ret = NESTED(ssl, real.read(ssl, buf, len));
+	int ret = NESTED(ssl, REAL(read)(ssl, buf, len));
 	if (c) {
 		c->write_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE;
 		c->user_data_read |= ret > 0;
@@ -171,7 +180,7 @@ EXPORT int mbedtls_ssl_write(mbedtls_ssl_context *ssl, const unsigned char *buf,
 		if (by != SERVE_MBEDTLS)
 			return by == SERVE_KERNEL ? io_write(&c->ks, buf, len) : err;
 	}
-	int ret = NESTED(ssl, real.write(ssl, buf, len));
+	int ret = NESTED(ssl, REAL(write)(ssl, buf, len));
 	if (c)
 		c->write_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE;
 	return ret;
@@ -183,7 +192,7 @@ EXPORT int mbedtls_ssl_close_notify(mbedtls_ssl_context *ssl)
 	if (kernel_owns(c, DIR_TX))
 		return io_send_alert(&c->ks, MBEDTLS_SSL_ALERT_LEVEL_WARNING,
 				     MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY);
-	int ret = NESTED(ssl, real.close_notify(ssl));
+	int ret = NESTED(ssl, REAL(close_notify)(ssl));
 	if (c && !frame_in_call(ssl))
 		c->write_pending = ret == MBEDTLS_ERR_SSL_WANT_WRITE;
 	return ret;
@@ -195,25 +204,25 @@ EXPORT int mbedtls_ssl_send_alert_message(mbedtls_ssl_context *ssl, unsigned cha
 	struct conn *c = active(ssl);
 	if (kernel_owns(c, DIR_TX))
 		return io_send_alert(&c->ks, level, message);
-	return NESTED(ssl, real.send_alert_message(ssl, level, message));
+	return NESTED(ssl, REAL(send_alert_message)(ssl, level, message));
 }
 
 EXPORT size_t mbedtls_ssl_get_bytes_avail(const mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
-	return kernel_owns(c, DIR_RX) ? recv_bytes_avail(&c->ks) : real.get_bytes_avail(ssl);
+	return kernel_owns(c, DIR_RX) ? recv_bytes_avail(&c->ks) : REAL(get_bytes_avail)(ssl);
 }
 
 EXPORT int mbedtls_ssl_check_pending(const mbedtls_ssl_context *ssl)
 {
 	struct conn *c = active(ssl);
-	return kernel_owns(c, DIR_RX) ? recv_bytes_avail(&c->ks) > 0 : real.check_pending(ssl);
+	return kernel_owns(c, DIR_RX) ? recv_bytes_avail(&c->ks) > 0 : REAL(check_pending)(ssl);
 }
 
 EXPORT int mbedtls_ssl_session_reset(mbedtls_ssl_context *ssl)
 {
 	real_resolve();
-	int ret = NESTED(ssl, real.session_reset(ssl));
+	int ret = NESTED(ssl, REAL(session_reset)(ssl));
 	struct conn *c = active(ssl);
 	if (c)
 		conn_reset(c);
@@ -224,7 +233,7 @@ EXPORT void mbedtls_ssl_free(mbedtls_ssl_context *ssl)
 {
 	real_resolve();
 	conn_drop(ssl);
-	real.free(ssl);
+	REAL(free)(ssl);
 }
 
 EXPORT int mbedtls_ssl_renegotiate(mbedtls_ssl_context *ssl)
@@ -232,7 +241,7 @@ EXPORT int mbedtls_ssl_renegotiate(mbedtls_ssl_context *ssl)
 	struct conn *c = active(ssl);
 	if (kernel_owns(c, DIR_TX) || kernel_owns(c, DIR_RX))
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA; /* the kernel cannot give the records back */
-	return NESTED(ssl, real.renegotiate(ssl));
+	return NESTED(ssl, REAL(renegotiate)(ssl));
 }
 
 /* What an adapter keeps for a config goes with it. */
@@ -246,9 +255,10 @@ static void adapter_conf_forget(const mbedtls_ssl_config *conf)
 EXPORT void mbedtls_ssl_config_init(mbedtls_ssl_config *conf)
 {
 	real_resolve();
+	real_note_loads();
 	conf_forget(conf);
 	adapter_conf_forget(conf);
-	real.config_init(conf);
+	REAL(config_init)(conf);
 }
 
 EXPORT void mbedtls_ssl_config_free(mbedtls_ssl_config *conf)
@@ -256,7 +266,7 @@ EXPORT void mbedtls_ssl_config_free(mbedtls_ssl_config *conf)
 	real_resolve();
 	conf_forget(conf);
 	adapter_conf_forget(conf);
-	real.config_free(conf);
+	REAL(config_free)(conf);
 }
 
 EXPORT int mbedtls_ssl_config_defaults(mbedtls_ssl_config *conf, int endpoint, int transport,
@@ -265,35 +275,35 @@ EXPORT int mbedtls_ssl_config_defaults(mbedtls_ssl_config *conf, int endpoint, i
 	real_resolve();
 	/* Mbed TLS resets ticket signalling here without going through the setter. */
 	conf_note_signal_tickets(conf, MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_DISABLED);
-	return real.config_defaults(conf, endpoint, transport, preset);
+	return REAL(config_defaults)(conf, endpoint, transport, preset);
 }
 
 EXPORT void mbedtls_ssl_conf_endpoint(mbedtls_ssl_config *conf, int endpoint)
 {
 	real_resolve();
 	conf_note_endpoint(conf, endpoint);
-	real.conf_endpoint(conf, endpoint);
+	REAL(conf_endpoint)(conf, endpoint);
 }
 
 EXPORT void mbedtls_ssl_conf_transport(mbedtls_ssl_config *conf, int transport)
 {
 	real_resolve();
 	conf_note_transport(conf, transport);
-	real.conf_transport(conf, transport);
+	REAL(conf_transport)(conf, transport);
 }
 
 EXPORT void mbedtls_ssl_conf_renegotiation(mbedtls_ssl_config *conf, int renegotiation)
 {
 	real_resolve();
 	conf_note_renegotiation(conf, renegotiation);
-	real.conf_renegotiation(conf, renegotiation);
+	REAL(conf_renegotiation)(conf, renegotiation);
 }
 
 EXPORT void mbedtls_ssl_conf_read_timeout(mbedtls_ssl_config *conf, uint32_t timeout)
 {
 	real_resolve();
 	conf_note_read_timeout(conf, timeout);
-	real.conf_read_timeout(conf, timeout);
+	REAL(conf_read_timeout)(conf, timeout);
 }
 
 EXPORT void mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(mbedtls_ssl_config *conf,
@@ -301,30 +311,32 @@ EXPORT void mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(mbedtls_ssl
 {
 	real_resolve();
 	conf_note_signal_tickets(conf, signal);
-	real.conf_signal_tickets(conf, signal);
+	REAL(conf_signal_tickets)(conf, signal);
 }
 
 /* Mbed TLS 2.x sets key export on the config (3.6 has neither setter, so in a 3.6 process these
  * are never called). f is 2.x's callback type, opaque here: the adapter keeps it and chains it
- * from its own callback (shim/mbed228.c). */
-static void conf_export(mbedtls_ssl_config *conf, bool ext, void (*f)(void), void *p)
+ * from its own callback (shim/mbed228.c). With several copies the config may be another copy's:
+ * it goes to the caller's copy untouched (fwd, taken in the exported wrapper). */
+typedef void conf_export_fn(mbedtls_ssl_config *conf, void (*f)(void), void *p);
+
+static void conf_export(mbedtls_ssl_config *conf, bool ext, void (*f)(void), void *p,
+			conf_export_fn *fwd)
 {
-	const struct mbed_adapter *a =
-		real_resolve() && !config_get()->disable ? real_adapter() : NULL;
+	bool ours = real_resolve() && !config_get()->disable && !atomic_load(&real_many);
+	const struct mbed_adapter *a = ours ? real_adapter() : NULL;
 	if (a && a->conf_export_keys_cb)
 		a->conf_export_keys_cb(conf, ext, f, p);
-	else if (ext)
-		real.conf_export_keys_ext_cb(conf, f, p);
 	else
-		real.conf_export_keys_cb(conf, f, p);
+		fwd(conf, f, p);
 }
 
 EXPORT void mbedtls_ssl_conf_export_keys_cb(mbedtls_ssl_config *conf, void (*f)(void), void *p)
 {
-	conf_export(conf, false, f, p);
+	conf_export(conf, false, f, p, REAL(conf_export_keys_cb));
 }
 
 EXPORT void mbedtls_ssl_conf_export_keys_ext_cb(mbedtls_ssl_config *conf, void (*f)(void), void *p)
 {
-	conf_export(conf, true, f, p);
+	conf_export(conf, true, f, p, REAL(conf_export_keys_ext_cb));
 }

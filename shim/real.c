@@ -13,6 +13,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,22 +44,25 @@ static void conf_u32(conf_t *c, uint32_t v) {}
 static void conf_export_stub(conf_t *c, void (*f)(void), void *p) {}
 #pragma GCC diagnostic pop
 
-struct real_fns real = {
-	.init = ctx_void, .setup = setup_stub, .set_bio = set_bio_stub,
-	.set_export_keys_cb = export_stub, .handshake = ctx_int, .handshake_step = ctx_int,
-	.read = read_stub, .write = write_stub, .close_notify = ctx_int,
-	.send_alert_message = alert_stub, .get_bytes_avail = avail_stub,
-	.check_pending = pending_stub, .session_reset = ctx_int, .free = ctx_void,
-	.renegotiate = ctx_int, .config_init = conf_void, .config_defaults = defaults_stub,
-	.config_free = conf_void, .conf_endpoint = conf_int, .conf_transport = conf_int,
-	.conf_renegotiation = conf_int, .conf_read_timeout = conf_u32, .conf_signal_tickets = conf_int,
-	.conf_export_keys_cb = conf_export_stub, .conf_export_keys_ext_cb = conf_export_stub,
-	/* net_send, net_recv, net_recv_timeout: NULL (only compared, never called) */
-};
+#define STUBS {                                                                                  \
+	.init = ctx_void, .setup = setup_stub, .set_bio = set_bio_stub,                           \
+	.set_export_keys_cb = export_stub, .handshake = ctx_int, .handshake_step = ctx_int,       \
+	.read = read_stub, .write = write_stub, .close_notify = ctx_int,                          \
+	.send_alert_message = alert_stub, .get_bytes_avail = avail_stub,                          \
+	.check_pending = pending_stub, .session_reset = ctx_int, .free = ctx_void,                \
+	.renegotiate = ctx_int, .config_init = conf_void, .config_defaults = defaults_stub,       \
+	.config_free = conf_void, .conf_endpoint = conf_int, .conf_transport = conf_int,          \
+	.conf_renegotiation = conf_int, .conf_read_timeout = conf_u32, .conf_signal_tickets = conf_int, \
+	.conf_export_keys_cb = conf_export_stub, .conf_export_keys_ext_cb = conf_export_stub,     \
+	/* net_send, net_recv, net_recv_timeout: NULL (only compared, never called) */            \
+}
+struct real_fns real = STUBS;
+static const struct real_fns stubs = STUBS;
+#undef STUBS
 
 /* Where each wrapped function's real one goes, by name. */
-#define F(field, name) { name, (void **)&real.field }
-static const struct { const char *name; void **slot; } wrapped[] = {
+#define F(field, name) { name, offsetof(struct real_fns, field) }
+static const struct { const char *name; size_t at; } wrapped[] = {
 	F(init, "mbedtls_ssl_init"), F(setup, "mbedtls_ssl_setup"), F(set_bio, "mbedtls_ssl_set_bio"),
 	F(set_export_keys_cb, "mbedtls_ssl_set_export_keys_cb"),
 	F(handshake, "mbedtls_ssl_handshake"), F(handshake_step, "mbedtls_ssl_handshake_step"),
@@ -79,6 +83,17 @@ static const struct { const char *name; void **slot; } wrapped[] = {
 	F(net_recv_timeout, "mbedtls_net_recv_timeout"),
 };
 #undef F
+
+void real_fill(struct real_fns *f, void *first, void *then)
+{
+	for (size_t i = 0; i < sizeof(wrapped) / sizeof(wrapped[0]); i++) {
+		void *p = first ? dlsym(first, wrapped[i].name) : NULL;
+		if (!p && then)
+			p = dlsym(then, wrapped[i].name);
+		void **slot = (void **)((char *)f + wrapped[i].at);
+		*slot = p ? p : *(void *const *)((const char *)&stubs + wrapped[i].at);
+	}
+}
 
 static struct mbed_adapter *const adapters[] = { &mbed_adapter_36, &mbed_adapter_228 };
 
@@ -113,19 +128,6 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
 static void *lookup(const char *name)
 {
 	return lib ? dlsym(lib, name) : NULL;
-}
-
-/* Each symbol on its own: from the program's libmbedtls, else the next definition after the shim
- * (an Mbed TLS built into another object); one neither has keeps its stub. */
-static void resolve_wrapped(void)
-{
-	for (size_t i = 0; i < sizeof(wrapped) / sizeof(wrapped[0]); i++) {
-		void *p = lookup(wrapped[i].name);
-		if (!p)
-			p = dlsym(RTLD_NEXT, wrapped[i].name);
-		if (p)
-			*wrapped[i].slot = p;
-	}
 }
 
 /* The adapter for the running library, or NULL with *why set. */
@@ -181,20 +183,35 @@ __attribute__((constructor)) static void real_atfork(void)
 	pthread_atfork(scan_lock_take, scan_lock_release, scan_lock_release);
 }
 
+void real_walk(int (*cb)(struct dl_phdr_info *, size_t, void *), void *arg)
+{
+	scan_lock_take();
+	dl_iterate_phdr(cb, arg);
+	scan_lock_release();
+}
+
+atomic_bool real_many;
 static atomic_ullong seen_adds;
+
+/* Whether the copies loaded are more than the one resolve() bound `real` to. */
+static bool many_copies(const struct scan *s)
+{
+	return s->ssl > 1 || s->crypto > 1 || (s->ssl == 1 && !lib);
+}
 
 static void resolve(void)
 {
 	struct scan s = { 0 };
-	scan_lock_take();
-	dl_iterate_phdr(scan_object, &s);
-	scan_lock_release();
+	real_walk(scan_object, &s);
 	atomic_store(&seen_adds, s.adds);
 	/* RTLD_NOLOAD: only the copy already there. The reference it takes keeps the library
 	 * loaded while the pointers below are in use. */
 	if (s.ssl >= 1 && s.ssl_path[0])
 		lib = dlopen(s.ssl_path, RTLD_LAZY | RTLD_NOLOAD);
-	resolve_wrapped();
+	/* Each symbol on its own: from the program's libmbedtls, else the next definition after
+	 * the shim (an Mbed TLS built into another object); one neither has keeps its stub. */
+	real_fill(&real, lib, RTLD_NEXT);
+	atomic_store(&real_many, many_copies(&s));
 	unsigned v = 0;
 	const char *why = NULL;
 	chosen = choose(&s, &v, &why);
@@ -228,30 +245,20 @@ static int first_object(struct dl_phdr_info *info, size_t size, void *arg)
 	return 1;
 }
 
-/* Loader objects added since the last scan, and a scan when there were. */
-static struct scan rescan_if_loaded(unsigned long long *adds)
+void real_note_loads(void)
 {
+	if (atomic_load_explicit(&real_many, memory_order_relaxed))
+		return;
 	struct scan s = { 0 };
+	unsigned long long adds = 0;
 	scan_lock_take();
-	dl_iterate_phdr(first_object, adds);
-	if (*adds != atomic_load(&seen_adds)) {
+	dl_iterate_phdr(first_object, &adds);
+	if (adds != atomic_load(&seen_adds)) {
 		dl_iterate_phdr(scan_object, &s);
 		atomic_store(&seen_adds, s.adds);
 	}
 	scan_lock_release();
-	return s;
-}
-
-bool real_one_copy(void)
-{
-	static atomic_bool mixed;
-	unsigned long long adds = 0;
-	if (atomic_load(&mixed))
-		return false;
-	struct scan s = rescan_if_loaded(&adds);
-	if (!s.adds || (s.ssl <= 1 && s.crypto <= 1))
-		return true;
-	if (!atomic_exchange(&mixed, true))
-		log_msg(LOG_INFO, "a second Mbed TLS copy was loaded; new connections pass through");
-	return false;
+	if (s.adds && many_copies(&s) && !atomic_exchange(&real_many, true))
+		log_msg(LOG_INFO, "another Mbed TLS copy was loaded; new connections pass through, "
+				  "each call to its caller's copy");
 }

@@ -11,6 +11,8 @@
 #ifndef KTLSSHIM_REAL_H
 #define KTLSSHIM_REAL_H
 
+#include <link.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <mbedtls/ssl.h>
 
@@ -59,8 +61,24 @@ extern struct real_fns real;
 bool real_resolve(void);
 /* The adapter real_resolve chose, or NULL. */
 const struct mbed_adapter *real_adapter(void);
-/* For a new connection only: false once a second Mbed TLS copy has been loaded since (a plugin
- * dlopen()ed later), when no new connection may be taken over. Cheap while nothing is loaded. */
-bool real_one_copy(void);
+/* Several Mbed TLS copies (issue 12): true once the loaded libmbedtls/libmbedcrypto objects are
+ * more than the one `real` was bound to (two at start, a plugin's copy loaded later, or one loaded
+ * after a first call found none). Never cleared. From then on no new connection is taken over,
+ * and each pass-through call goes to the copy its caller binds to (real_for_caller). */
+extern atomic_bool real_many;
+/* Looks for Mbed TLS objects loaded since the last look and sets real_many (one lock and one
+ * loader callback when nothing was loaded). Called where a context or a config starts, which
+ * every copy's user does before anything else. */
+void real_note_loads(void);
+/* The real functions for a call whose return address is ret, once real_many is set: those the
+ * caller's object binds to without the shim (its own dependency scope: a plugin's libmbedtls; a
+ * libmbedtls's internal calls, itself), else the first copy's (`real`). shim/caller.c. */
+const struct real_fns *real_for_caller(const void *ret);
+
+/* For caller.c: fills f with each wrapped function from dlopen handle first (NULL: none), else
+ * from then (RTLD_NEXT or NULL), else its stub. */
+void real_fill(struct real_fns *f, void *first, void *then);
+/* dl_iterate_phdr under the lock fork() takes first. */
+void real_walk(int (*cb)(struct dl_phdr_info *info, size_t size, void *arg), void *arg);
 
 #endif
