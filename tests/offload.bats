@@ -4,7 +4,8 @@
 # inside tools/ktls-vm with KTLS_EXPECT=kernel, where /proc/net/tls_stat must show the kernel took
 # TX and RX on every shimmed endpoint, and on the host (no kTLS) with KTLS_EXPECT=user, where every
 # case must pass unchanged through the fallback and the shim must say why it stayed in user space.
-# KTLS_TEST_QUICK=1 shrinks the transfers (the sanitizer run).
+# KTLS_TEST_QUICK=1 shrinks the transfers (the sanitizer run). Cases tagged slow (scale, and the foreign
+# peers tests/apps.bats also meets) run in make test only: make check leaves them out.
 
 load lib
 
@@ -197,11 +198,13 @@ matrix() {
 	done
 }
 
+# bats test_tags=slow
 @test "100 sequential connections on one server context" {
 	CLIENT_ARGS="--connections 100" SERVE=100 run_pair both --tls 1.3 --up 16K --down 16K
 	expect_offload 200
 }
 
+# bats test_tags=slow
 @test "32 concurrent connections" {
 	SERVER_ARGS=--threads CLIENT_ARGS="--parallel 32" SERVE=32 run_pair both --up 256K --down 256K
 	expect_offload 64
@@ -334,8 +337,11 @@ interop() {
 	expect_offload "$2"
 }
 
+# bats test_tags=slow
 @test "interop: our client with OpenSSL s_server, TLS 1.3 and 1.2" { interop interop_openssl_server 4; }
+# bats test_tags=slow
 @test "interop: OpenSSL s_client with our server, TLS 1.3 and 1.2" { interop interop_openssl_client 4; }
+# bats test_tags=slow
 @test "interop: GnuTLS gnutls-cli with our server and our client with gnutls-serv" {
 	if [ "$KTLS_EXPECT" = kernel ]; then
 		GNUTLS_DOWNLOAD=no interop interop_gnutls 3
