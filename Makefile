@@ -193,7 +193,7 @@ demo: all $(CERTS)
 test: all san $(FUZZ_TARGETS) $(CERTS) uml-latest uml-5.10
 	@tools/run-tests
 # The fast loop: unit tests, fuzz smoke, the host suites and one kTLS boot of the core cases.
-check: all $(FUZZ_TARGETS) $(CERTS)
+check: all $(FUZZ_TARGETS) $(CERTS) uml-latest
 	@tools/run-tests --check
 
 clean:

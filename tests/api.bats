@@ -3,12 +3,14 @@
 # The linkable API (include/ktlsshim.h): an application that takes the kernel parameters with
 # ktlsshim_export and installs kTLS on its own socket, talking to OpenSSL. Inside ktls-vm the
 # kernel must carry 16 MiB each way byte-exact; on the host the export still works and the
-# application's own TCP_ULP is refused (no kTLS there).
+# application's own TCP_ULP is refused (no kTLS there). KTLS_TEST_QUICK=1: 1 MiB each way.
 
 load lib
 
 setup_file() {
 	[ -n "${KTLS_EXPECT:-}" ] || export KTLS_EXPECT=user
+	export SIZE=16M
+	[ -z "${KTLS_TEST_QUICK:-}" ] || SIZE=1M
 	# TLS 1.3 rekey in this kernel (Linux 6.14+), as the kernel's own probe sees it.
 	export REKEY=no
 	[[ $("$ROOT/build/tools/ktls-probe" --json) != *'"rekey":true'* ]] || REKEY=yes
@@ -18,8 +20,8 @@ teardown() { lib_teardown; }
 
 export_case() {
 	local tls=$1 dir=$BATS_TEST_TMPDIR
-	head -c 16M /dev/urandom >"$dir/down"
-	head -c 16M /dev/urandom >"$dir/up"
+	head -c "$SIZE" /dev/urandom >"$dir/down"
+	head -c "$SIZE" /dev/urandom >"$dir/up"
 	local tx0 rx0
 	tx0=$(tls_stat TlsTxSw) rx0=$(tls_stat TlsRxSw)
 	rm -f "$dir/port"
@@ -46,8 +48,8 @@ export_case() {
 	fi
 }
 
-@test "ktlsshim_export: the app installs TLS 1.3 kTLS itself, 16 MiB each way with OpenSSL" { export_case 1.3; }
-@test "ktlsshim_export: the app installs TLS 1.2 kTLS itself, 16 MiB each way with OpenSSL" { export_case 1.2; }
+@test "ktlsshim_export: the app installs TLS 1.3 kTLS itself, $SIZE each way with OpenSSL" { export_case 1.3; }
+@test "ktlsshim_export: the app installs TLS 1.2 kTLS itself, $SIZE each way with OpenSSL" { export_case 1.2; }
 
 # secret_scan TLS MODE: tests/api/secret-scan.c against an echo server, the shim logging at debug
 # level. After the hand-off (automatic, or ktlsshim_offload in manual mode) ktlsshim_debug_count

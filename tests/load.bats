@@ -128,6 +128,8 @@ stats_line() { grep -m1 -o 'stats: .*' "$1" || echo "(no stats line in $1)"; }
 	done
 }
 
+# make check leaves this one to make test (bats tag slow): valgrind takes most of a minute.
+# bats test_tags=slow
 @test "a smaller load under valgrind memcheck: no error, no leak, at either end" {
 	! sanitized asan tsan ubsan || skip "valgrind runs with the plain build only"
 	command -v valgrind >/dev/null || { echo "# valgrind is not installed (tools/install-deps)"; return 1; }

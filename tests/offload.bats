@@ -5,7 +5,9 @@
 # TX and RX on every shimmed endpoint, and on the host (no kTLS) with KTLS_EXPECT=user, where every
 # case must pass unchanged through the fallback and the shim must say why it stayed in user space.
 # KTLS_TEST_QUICK=1 shrinks the transfers (the sanitizer run). APPS=build/apps228 runs it with the
-# apps built on Mbed TLS 2.28 (the 2.28 adapter): TLS 1.2 only, the TLS 1.3 cases skipped.
+# apps built on Mbed TLS 2.28 (the 2.28 adapter): TLS 1.2 only, the TLS 1.3 cases skipped. Cases
+# tagged slow (scale, and the foreign peers tests/apps.bats also meets) run in make test only: make
+# check leaves them out.
 
 load lib
 
@@ -211,11 +213,13 @@ matrix() {
 	done
 }
 
+# bats test_tags=slow
 @test "100 sequential connections on one server context" {
 	CLIENT_ARGS="--connections 100" SERVE=100 run_pair both --tls "$TLS_NEWEST" --up 16K --down 16K
 	expect_offload 200
 }
 
+# bats test_tags=slow
 @test "32 concurrent connections" {
 	SERVER_ARGS=--threads CLIENT_ARGS="--parallel 32" SERVE=32 run_pair both --up 256K --down 256K
 	expect_offload 64
@@ -366,12 +370,15 @@ interop() {
 
 # Connections per TLS version in the OpenSSL cases, and in the GnuTLS one's echo part.
 VERSIONS=$(wc -w <<<"$TLS_VERSIONS")
+# bats test_tags=slow
 @test "interop: our client with OpenSSL s_server, TLS 1.3 and 1.2" {
 	interop interop_openssl_server $((2 * VERSIONS))
 }
+# bats test_tags=slow
 @test "interop: OpenSSL s_client with our server, TLS 1.3 and 1.2" {
 	interop interop_openssl_client $((2 * VERSIONS))
 }
+# bats test_tags=slow
 @test "interop: GnuTLS gnutls-cli with our server and our client with gnutls-serv" {
 	if [ "$KTLS_EXPECT" = kernel ]; then
 		GNUTLS_DOWNLOAD=no interop interop_gnutls $((1 + VERSIONS))

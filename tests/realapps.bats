@@ -209,7 +209,12 @@ post_handshake_case() {
 	fi
 	# (subshells: once the server closed, s_client is gone and a write to the FIFO is a SIGPIPE)
 	(printf '%s\n' "$cmd" >&7) 2>/dev/null || true
-	sleep 1
+	# The request goes once lighttpd has failed on the message (1 s at most, as s_client must
+	# read the two lines apart).
+	for ((i = 0; i < 20; i++)); do
+		grep -qsF -- "$err" "$D/lighttpd.error.log" && break
+		sleep 0.05
+	done
 	(printf 'GET /small HTTP/1.1\r\nHost: localhost\r\n\r\n' >&7) 2>/dev/null || true
 	for ((i = 0; i < 300; i++)); do
 		kill -0 "$spid" 2>/dev/null || break
@@ -243,11 +248,15 @@ post_handshake_case() {
 # With kernel rekey (6.14+) the shim follows the client's KeyUpdate: lighttpd, which Mbed TLS alone
 # would have failed, answers the request sent under the client's next key.
 keyupdate_followed_case() {
-	local st=0 rk0
+	local st=0 rk0 i
 	rk0=$(tls_stat TlsRxRekeyOk)
 	interactive_s_client 1.3
 	(printf 'k\n' >&7) 2>/dev/null || true
-	sleep 1
+	# The request goes once the kernel has the client's next RX key (10 s at most).
+	for ((i = 0; i < 200; i++)); do
+		[ "$(tls_stat TlsRxRekeyOk)" -gt "$rk0" ] && break
+		sleep 0.05
+	done
 	(printf 'GET /small HTTP/1.1\r\nHost: localhost\r\n\r\n' >&7) 2>/dev/null || true
 	sleep 2
 	exec 7>&- # s_client ends the connection at the end of its input
