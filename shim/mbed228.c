@@ -120,6 +120,8 @@ static struct hooked *hook_locked(const mbedtls_ssl_config *conf)
 static void set_export_keys_cb(mbedtls_ssl_context *ssl, const mbedtls_ssl_config *conf, void *p)
 {
 	(void)ssl, (void)p; /* found again from the thread's frames when the keys come */
+	if (!conf) /* not set up yet: mbedtls_ssl_setup comes back here with its config */
+		return;
 	pthread_mutex_lock(&hooked_lock);
 	hook_locked(conf);
 	pthread_mutex_unlock(&hooked_lock);

@@ -203,7 +203,13 @@ hostile() {
 }
 @test "a record truncated by a close: the same end-of-stream as Mbed TLS" { hostile truncate; }
 @test "a header announcing an oversized record: the same error as Mbed TLS" { hostile oversize; }
-@test "an injected plaintext alert: the same error as Mbed TLS" { hostile alert; }
+@test "an injected plaintext alert: the same error as Mbed TLS" {
+	# As the injected KeyUpdate below: to kTLS a bad record, so whether the sender sees the alert,
+	# a reset or a bare EOF depends on timing (seen with both Mbed TLS 2.28 and 3.6 apps).
+	local KNOWN_DIFF=
+	[ "$KTLS_EXPECT" != kernel ] || KNOWN_DIFF="sender-s2c:1.3 sender-c2s:1.3 sender-s2c:1.2 sender-c2s:1.2"
+	KNOWN_WHY="kernel path: the bad_record_mac alert is not sent; the sender sees EOF" hostile alert
+}
 @test "an injected plaintext KeyUpdate: the same error as Mbed TLS" {
 	# To kTLS an injected record is a bad record, as a flipped bit is: the socket is aborted, no
 	# bad_record_mac alert goes out, and the sender sees EOF or a reset, depending on timing.
