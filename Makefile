@@ -222,6 +222,7 @@ $(eval $(call COMPILE,$(BUILD)/analyzer,$$(CC),-fanalyzer))
 .PHONY: lint
 lint: $(LIB) $(ANALYZER_OBJS)
 	shellcheck -x $(SCRIPTS)
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' 2>/dev/null || find shim include tests tools -name '*.[ch]')
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
 		--inline-suppr -D_GNU_SOURCE -Iinclude -Ishim shim/
 	tools/check-exports $(LIB)

@@ -20,17 +20,18 @@ extern "C" {
 #define KTLSSHIM_TX 1
 #define KTLSSHIM_RX 2
 
-#define KTLSSHIM_OK 0
+#define KTLSSHIM_OK		     0
 #define KTLSSHIM_ERR_UNKNOWN_CONTEXT (-1) /* not set up while the shim was loaded */
-#define KTLSSHIM_ERR_HANDSHAKE (-2)       /* the handshake is not over yet */
-#define KTLSSHIM_ERR_BUSY (-3)            /* Mbed TLS still holds data of that direction: retry later */
-#define KTLSSHIM_ERR_UNSUPPORTED (-4)     /* version, suite, DTLS, renegotiation, fragment length */
-#define KTLSSHIM_ERR_NO_SOCKET (-5)       /* the BIO is not a TCP socket the shim can prove */
-#define KTLSSHIM_ERR_KERNEL (-6)          /* the kernel refused (no kTLS, cipher missing) or failed its self-test */
-#define KTLSSHIM_ERR_UNPROVEN (-7)        /* the sequence number could not be proven */
-#define KTLSSHIM_ERR_DECIDED (-8)         /* that direction already stays in user space or was exported */
+#define KTLSSHIM_ERR_HANDSHAKE	     (-2) /* the handshake is not over yet */
+#define KTLSSHIM_ERR_BUSY	     (-3) /* Mbed TLS still holds data of that direction: retry later */
+#define KTLSSHIM_ERR_UNSUPPORTED     (-4) /* version, suite, DTLS, renegotiation, fragment length */
+#define KTLSSHIM_ERR_NO_SOCKET	     (-5) /* the BIO is not a TCP socket the shim can prove */
+#define KTLSSHIM_ERR_KERNEL \
+	(-6) /* the kernel refused (no kTLS, cipher missing) or failed its self-test */
+#define KTLSSHIM_ERR_UNPROVEN  (-7) /* the sequence number could not be proven */
+#define KTLSSHIM_ERR_DECIDED   (-8) /* that direction already stays in user space or was exported */
 #define KTLSSHIM_ERR_BAD_INPUT (-9)
-#define KTLSSHIM_ERR_DISABLED (-10)       /* KTLS_SHIM_DISABLE, settings, or not Mbed TLS 3.6/2.28 */
+#define KTLSSHIM_ERR_DISABLED  (-10) /* KTLS_SHIM_DISABLE, settings, or not Mbed TLS 3.6/2.28 */
 
 /* A message for a KTLSSHIM_ERR_* code. */
 const char *ktlsshim_strerror(int err);

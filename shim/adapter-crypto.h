@@ -28,18 +28,21 @@ struct adapter_sym {
 	const char *name;
 	void **slot;
 };
-#define ADAPTER_SYM(slot, name) { name, (void **)&(slot) }
-#define ADAPTER_CRYPTO_SYMS                                                         \
-	ADAPTER_SYM(tls_prf_fn, "mbedtls_ssl_tls_prf"),                             \
-	ADAPTER_SYM(md_info_fn, "mbedtls_md_info_from_type"),                       \
-	ADAPTER_SYM(hkdf_expand_fn, "mbedtls_hkdf_expand"),                         \
-	ADAPTER_SYM(cipher_info_fn, "mbedtls_cipher_info_from_type"),               \
-	ADAPTER_SYM(cipher_init_fn, "mbedtls_cipher_init"),                         \
-	ADAPTER_SYM(cipher_setup_fn, "mbedtls_cipher_setup"),                       \
-	ADAPTER_SYM(cipher_setkey_fn, "mbedtls_cipher_setkey"),                     \
-	ADAPTER_SYM(auth_decrypt_fn, "mbedtls_cipher_auth_decrypt_ext"),            \
-	ADAPTER_SYM(auth_encrypt_fn, "mbedtls_cipher_auth_encrypt_ext"),            \
-	ADAPTER_SYM(cipher_free_fn, "mbedtls_cipher_free")
+#define ADAPTER_SYM(slot, name)        \
+	{                              \
+		name, (void **)&(slot) \
+	}
+#define ADAPTER_CRYPTO_SYMS                                                      \
+	ADAPTER_SYM(tls_prf_fn, "mbedtls_ssl_tls_prf"),                          \
+		ADAPTER_SYM(md_info_fn, "mbedtls_md_info_from_type"),            \
+		ADAPTER_SYM(hkdf_expand_fn, "mbedtls_hkdf_expand"),              \
+		ADAPTER_SYM(cipher_info_fn, "mbedtls_cipher_info_from_type"),    \
+		ADAPTER_SYM(cipher_init_fn, "mbedtls_cipher_init"),              \
+		ADAPTER_SYM(cipher_setup_fn, "mbedtls_cipher_setup"),            \
+		ADAPTER_SYM(cipher_setkey_fn, "mbedtls_cipher_setkey"),          \
+		ADAPTER_SYM(auth_decrypt_fn, "mbedtls_cipher_auth_decrypt_ext"), \
+		ADAPTER_SYM(auth_encrypt_fn, "mbedtls_cipher_auth_encrypt_ext"), \
+		ADAPTER_SYM(cipher_free_fn, "mbedtls_cipher_free")
 
 /* Fills every slot; NULL, or the name of the first symbol the library lacks. */
 static const char *adapter_bind(const struct adapter_sym *syms, size_t n,
@@ -77,8 +80,8 @@ static mbedtls_cipher_type_t cipher_type(enum kcipher c)
 /* One AEAD operation on a record body with a 12-byte nonce and a 16-byte tag: decrypt (in is
  * ciphertext || tag, out gets in_len - 16 bytes) or encrypt (out gets in_len + 16 bytes). */
 static int aead(mbedtls_operation_t op, enum kcipher c, const unsigned char *key, size_t key_len,
-		const unsigned char nonce[CIPHER_NONCE_LEN], const unsigned char *aad, size_t aad_len,
-		const unsigned char *in, size_t in_len, unsigned char *out)
+		const unsigned char nonce[CIPHER_NONCE_LEN], const unsigned char *aad,
+		size_t aad_len, const unsigned char *in, size_t in_len, unsigned char *out)
 {
 	const mbedtls_cipher_info_t *info = cipher_info_fn(cipher_type(c));
 	if (!info || (op == MBEDTLS_DECRYPT && in_len < ADAPTER_TAG_LEN))
@@ -90,8 +93,8 @@ static int aead(mbedtls_operation_t op, enum kcipher c, const unsigned char *key
 	if (!ret)
 		ret = cipher_setkey_fn(&ctx, key, (int)(key_len * 8), op);
 	if (!ret && op == MBEDTLS_DECRYPT)
-		ret = auth_decrypt_fn(&ctx, nonce, CIPHER_NONCE_LEN, aad, aad_len, in, in_len, out, in_len,
-				      &out_len, ADAPTER_TAG_LEN);
+		ret = auth_decrypt_fn(&ctx, nonce, CIPHER_NONCE_LEN, aad, aad_len, in, in_len, out,
+				      in_len, &out_len, ADAPTER_TAG_LEN);
 	else if (!ret)
 		ret = auth_encrypt_fn(&ctx, nonce, CIPHER_NONCE_LEN, aad, aad_len, in, in_len, out,
 				      in_len + ADAPTER_TAG_LEN, &out_len, ADAPTER_TAG_LEN);
@@ -100,15 +103,15 @@ static int aead(mbedtls_operation_t op, enum kcipher c, const unsigned char *key
 }
 
 static int aead_open(enum kcipher c, const unsigned char *key, size_t key_len,
-		     const unsigned char nonce[CIPHER_NONCE_LEN], const unsigned char *aad, size_t aad_len,
-		     const unsigned char *in, size_t in_len, unsigned char *out)
+		     const unsigned char nonce[CIPHER_NONCE_LEN], const unsigned char *aad,
+		     size_t aad_len, const unsigned char *in, size_t in_len, unsigned char *out)
 {
 	return aead(MBEDTLS_DECRYPT, c, key, key_len, nonce, aad, aad_len, in, in_len, out);
 }
 
 static int aead_seal(enum kcipher c, const unsigned char *key, size_t key_len,
-		     const unsigned char nonce[CIPHER_NONCE_LEN], const unsigned char *aad, size_t aad_len,
-		     const unsigned char *in, size_t in_len, unsigned char *out)
+		     const unsigned char nonce[CIPHER_NONCE_LEN], const unsigned char *aad,
+		     size_t aad_len, const unsigned char *in, size_t in_len, unsigned char *out)
 {
 	return aead(MBEDTLS_ENCRYPT, c, key, key_len, nonce, aad, aad_len, in, in_len, out);
 }

@@ -30,8 +30,8 @@ enum {
 /* Where an adapter delivers the secrets its Mbed TLS exports, in 3.6's terms (capture.c): p is
  * what the core gave set_export_keys_cb. It chains the application's 3.6 per-context callback. */
 void capture_export_keys(void *p, int type, const unsigned char *secret, size_t secret_len,
-		      const unsigned char client_random[32], const unsigned char server_random[32],
-		      int prf_type);
+			 const unsigned char client_random[32],
+			 const unsigned char server_random[32], int prf_type);
 
 /* For an export callback that names no context (2.28's, on the config): the p to deliver with for
  * the context this thread is inside a real Mbed TLS call on, when that context is the core's and
@@ -63,18 +63,22 @@ struct mbed_adapter {
 	void (*conf_forget)(const struct mbedtls_ssl_config *conf);
 
 	/* Crypto for keys.c and seq.c, ids in the core's terms; 0 or a negative Mbed TLS error. */
-	int (*tls_prf)(int prf_type, const unsigned char *secret, size_t secret_len, const char *label,
-		       const unsigned char *random, size_t random_len, unsigned char *out, size_t out_len);
+	int (*tls_prf)(int prf_type, const unsigned char *secret, size_t secret_len,
+		       const char *label, const unsigned char *random, size_t random_len,
+		       unsigned char *out, size_t out_len);
 	int (*hkdf_expand)(int md_type, const unsigned char *prk, size_t prk_len,
-			   const unsigned char *info, size_t info_len, unsigned char *out, size_t out_len);
+			   const unsigned char *info, size_t info_len, unsigned char *out,
+			   size_t out_len);
 	/* Authenticated decryption of one record body with a 12-byte nonce and a 16-byte tag. */
 	int (*aead_open)(enum kcipher c, const unsigned char *key, size_t key_len,
-			 const unsigned char nonce[CIPHER_NONCE_LEN], const unsigned char *aad, size_t aad_len,
-			 const unsigned char *in, size_t in_len, unsigned char *out);
+			 const unsigned char nonce[CIPHER_NONCE_LEN], const unsigned char *aad,
+			 size_t aad_len, const unsigned char *in, size_t in_len,
+			 unsigned char *out);
 	/* The reverse, for the kernel self-test: out gets in_len bytes of ciphertext, then the tag. */
 	int (*aead_seal)(enum kcipher c, const unsigned char *key, size_t key_len,
-			 const unsigned char nonce[CIPHER_NONCE_LEN], const unsigned char *aad, size_t aad_len,
-			 const unsigned char *in, size_t in_len, unsigned char *out);
+			 const unsigned char nonce[CIPHER_NONCE_LEN], const unsigned char *aad,
+			 size_t aad_len, const unsigned char *in, size_t in_len,
+			 unsigned char *out);
 };
 
 /* One per supported ABI (shim/mbed36.c, shim/mbed228.c). */

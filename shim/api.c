@@ -18,14 +18,20 @@ EXPORT const char *ktlsshim_strerror(int err)
 	case KTLSSHIM_OK: return "ok";
 	case KTLSSHIM_ERR_UNKNOWN_CONTEXT: return "context not set up while the shim was loaded";
 	case KTLSSHIM_ERR_HANDSHAKE: return "handshake not over";
-	case KTLSSHIM_ERR_BUSY: return "Mbed TLS still holds data of that direction; try again later";
-	case KTLSSHIM_ERR_UNSUPPORTED: return "connection not supported by kTLS (version, suite, DTLS, renegotiation, fragment length)";
+	case KTLSSHIM_ERR_BUSY:
+		return "Mbed TLS still holds data of that direction; try again later";
+	case KTLSSHIM_ERR_UNSUPPORTED:
+		return "connection not supported by kTLS (version, suite, DTLS, renegotiation, "
+		       "fragment length)";
 	case KTLSSHIM_ERR_NO_SOCKET: return "BIO is not a TCP socket the shim can prove";
-	case KTLSSHIM_ERR_KERNEL: return "the kernel refused (no kTLS, or cipher not available) or failed the self-test";
+	case KTLSSHIM_ERR_KERNEL:
+		return "the kernel refused (no kTLS, or cipher not available) or failed the "
+		       "self-test";
 	case KTLSSHIM_ERR_UNPROVEN: return "sequence number could not be proven";
 	case KTLSSHIM_ERR_DECIDED: return "direction already stays in user space or was exported";
 	case KTLSSHIM_ERR_BAD_INPUT: return "bad input";
-	case KTLSSHIM_ERR_DISABLED: return "disabled (KTLS_SHIM_* settings, or not Mbed TLS 3.6 or 2.28)";
+	case KTLSSHIM_ERR_DISABLED:
+		return "disabled (KTLS_SHIM_* settings, or not Mbed TLS 3.6 or 2.28)";
 	}
 	return "unknown error";
 }
@@ -85,7 +91,9 @@ EXPORT int ktlsshim_offload(mbedtls_ssl_context *ssl, int dirs)
 		return KTLSSHIM_ERR_BAD_INPUT;
 	if (!c->handshake_done)
 		return KTLSSHIM_ERR_HANDSHAKE;
-	const bool want[DIR_COUNT] = { [DIR_TX] = dirs & KTLSSHIM_TX, [DIR_RX] = dirs & KTLSSHIM_RX };
+	const bool want[DIR_COUNT] = {
+		[DIR_TX] = dirs & KTLSSHIM_TX, [DIR_RX] = dirs & KTLSSHIM_RX
+	};
 	handoff(c, want);
 	if (want[DIR_TX] && (err = direction_result(c, DIR_TX)))
 		return err;
@@ -104,7 +112,8 @@ EXPORT int ktlsshim_export(mbedtls_ssl_context *ssl, int dir, struct ktlsshim_cr
 	size_t len = 0;
 	err = handoff_export(c, dir == KTLSSHIM_TX ? DIR_TX : DIR_RX, &u, &len);
 	if (err == KTLSSHIM_OK) {
-		_Static_assert(sizeof(out->u) == sizeof(u), "the public union mirrors the kernel's");
+		_Static_assert(sizeof(out->u) == sizeof(u),
+			       "the public union mirrors the kernel's");
 		memcpy(&out->u, &u, sizeof(u));
 		out->len = len;
 	}

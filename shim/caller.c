@@ -32,10 +32,10 @@ static atomic_uint kept; /* answers[0..kept) are complete */
 static pthread_mutex_t keep_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct object {
-	uintptr_t at;      /* the return address to place */
-	uintptr_t lo, hi;  /* the range of the object holding it; lo == hi: none does */
-	uintptr_t base;    /* its load bias */
-	char name[4096];   /* its path; "" for the program */
+	uintptr_t at;	  /* the return address to place */
+	uintptr_t lo, hi; /* the range of the object holding it; lo == hi: none does */
+	uintptr_t base;	  /* its load bias */
+	char name[4096];  /* its path; "" for the program */
 };
 
 static int find_object(struct dl_phdr_info *info, size_t size, void *arg)

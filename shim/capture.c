@@ -30,7 +30,9 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 	struct conn *c = ctx;
 	if (taken(c, DIR_TX)) {
 		/* Mbed TLS's own counter is behind the kernel's: its record would reuse a nonce. */
-		log_msg(LOG_ERROR, "fd=%d: Mbed TLS tried to write after the kernel took TX; refused", c->ks.fd);
+		log_msg(LOG_ERROR,
+			"fd=%d: Mbed TLS tried to write after the kernel took TX; refused",
+			c->ks.fd);
 		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
 	}
 	int ret = c->app_send(c->app_bio, buf, len);
@@ -96,14 +98,15 @@ void capture_set_bio(struct conn *c, void *bio, mbedtls_ssl_send_t *s, mbedtls_s
 		c->ks.moved = true;
 	c->bio_wrapped = !capture_stopped() && s && (r || rt);
 	if (c->bio_wrapped)
-		real.set_bio(c->ks.ssl, c, bio_send, r ? bio_recv : NULL, rt ? bio_recv_timeout : NULL);
+		real.set_bio(c->ks.ssl, c, bio_send, r ? bio_recv : NULL,
+			     rt ? bio_recv_timeout : NULL);
 	else
 		real.set_bio(c->ks.ssl, bio, s, r, rt);
 }
 
 void capture_export_keys(void *p, int type, const unsigned char *secret, size_t secret_len,
-			 const unsigned char client_random[32], const unsigned char server_random[32],
-			 int prf_type)
+			 const unsigned char client_random[32],
+			 const unsigned char server_random[32], int prf_type)
 {
 	struct conn *c = p;
 	int slot = -1;
@@ -117,10 +120,18 @@ void capture_export_keys(void *p, int type, const unsigned char *secret, size_t 
 			c->ks.version = TLS_1_2;
 		}
 		break;
-	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_HANDSHAKE_TRAFFIC_SECRET: slot = SEC_CLIENT_HS; break;
-	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_HANDSHAKE_TRAFFIC_SECRET: slot = SEC_SERVER_HS; break;
-	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_APPLICATION_TRAFFIC_SECRET: slot = SEC_CLIENT_APP; break;
-	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_APPLICATION_TRAFFIC_SECRET: slot = SEC_SERVER_APP; break;
+	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_HANDSHAKE_TRAFFIC_SECRET:
+		slot = SEC_CLIENT_HS;
+		break;
+	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_HANDSHAKE_TRAFFIC_SECRET:
+		slot = SEC_SERVER_HS;
+		break;
+	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_APPLICATION_TRAFFIC_SECRET:
+		slot = SEC_CLIENT_APP;
+		break;
+	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_APPLICATION_TRAFFIC_SECRET:
+		slot = SEC_SERVER_APP;
+		break;
 	default: break;
 	}
 	if (slot >= 0 && secret_len <= KEYS_MAX_SECRET) {
@@ -130,8 +141,9 @@ void capture_export_keys(void *p, int type, const unsigned char *secret, size_t 
 	}
 	c->dir[DIR_TX].seq.version = c->dir[DIR_RX].seq.version = c->ks.version;
 	if (c->app_export)
-		c->app_export(c->app_export_p, (mbedtls_ssl_key_export_type)type, secret, secret_len,
-			      client_random, server_random, (mbedtls_tls_prf_types)prf_type);
+		c->app_export(c->app_export_p, (mbedtls_ssl_key_export_type)type, secret,
+			      secret_len, client_random, server_random,
+			      (mbedtls_tls_prf_types)prf_type);
 }
 
 void capture_set_export_cb(struct conn *c, mbedtls_ssl_export_keys_t *f, void *p)

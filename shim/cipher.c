@@ -7,14 +7,18 @@
 
 /* One row from the kernel's own struct and size macros (<linux/tls.h>), so that a length can only
  * disagree with the struct the kernel checks optlen against if the uapi header itself does. */
-#define ROW(nm, CIPHER, st, fixed12)                                                              \
-	{ .name = (nm), .kernel_type = TLS_CIPHER_##CIPHER,                                      \
-	  .key_len = TLS_CIPHER_##CIPHER##_KEY_SIZE, .salt_len = TLS_CIPHER_##CIPHER##_SALT_SIZE, \
-	  .iv_len = TLS_CIPHER_##CIPHER##_IV_SIZE, .tag_len = TLS_CIPHER_##CIPHER##_TAG_SIZE,     \
-	  .rec_seq_len = TLS_CIPHER_##CIPHER##_REC_SEQ_SIZE, .tls12_fixed_iv = (fixed12),         \
-	  .info_size = sizeof(struct st), .key_off = offsetof(struct st, key),                    \
-	  .salt_off = offsetof(struct st, salt), .iv_off = offsetof(struct st, iv),               \
-	  .rec_seq_off = offsetof(struct st, rec_seq) }
+#define ROW(nm, CIPHER, st, fixed12)                                                            \
+	{                                                                                       \
+		.name = (nm), .kernel_type = TLS_CIPHER_##CIPHER,                               \
+		.key_len = TLS_CIPHER_##CIPHER##_KEY_SIZE,                                      \
+		.salt_len = TLS_CIPHER_##CIPHER##_SALT_SIZE,                                    \
+		.iv_len = TLS_CIPHER_##CIPHER##_IV_SIZE,                                        \
+		.tag_len = TLS_CIPHER_##CIPHER##_TAG_SIZE,                                      \
+		.rec_seq_len = TLS_CIPHER_##CIPHER##_REC_SEQ_SIZE, .tls12_fixed_iv = (fixed12), \
+		.info_size = sizeof(struct st), .key_off = offsetof(struct st, key),            \
+		.salt_off = offsetof(struct st, salt), .iv_off = offsetof(struct st, iv),       \
+		.rec_seq_off = offsetof(struct st, rec_seq)                                     \
+	}
 
 /* TLS 1.2's implicit nonce: GCM (RFC 5288) and CCM (RFC 6655) send 8 of the 12 bytes in each
  * record, so only the 4-byte salt is fixed; ChaCha20-Poly1305 (RFC 7905) sends none. */

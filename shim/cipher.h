@@ -26,8 +26,8 @@ enum kcipher {
 /* The kernel's crypto_info for a cipher (struct tls12_crypto_info_*): its size, and where each
  * field sits and how long it is. The nonce base Mbed TLS derives is salt || iv (12 bytes). */
 struct cipher_desc {
-	const char *name;      /* as the log and KTLS_SHIM_CIPHERS spell it */
-	uint16_t kernel_type;  /* TLS_CIPHER_* */
+	const char *name;     /* as the log and KTLS_SHIM_CIPHERS spell it */
+	uint16_t kernel_type; /* TLS_CIPHER_* */
 	uint8_t key_len, salt_len, iv_len, tag_len, rec_seq_len;
 	uint8_t tls12_fixed_iv; /* implicit nonce bytes in TLS 1.2; TLS 1.3 always has 12 */
 	uint16_t info_size;

@@ -31,27 +31,42 @@ struct conf_facts conf_lookup(const mbedtls_ssl_config *conf)
 	return out;
 }
 
-#define CONF_UPDATE(conf, stmt)                                        \
-	do {                                                           \
-		pthread_mutex_lock(&conf_lock);                        \
-		struct conf_facts *f = confs;                          \
-		while (f && f->conf != (conf))                         \
-			f = f->next;                                   \
-		if (!f && (f = calloc(1, sizeof(*f)))) {               \
-			f->conf = (conf);                              \
-			f->next = confs;                               \
-			confs = f;                                     \
-		}                                                      \
-		if (f)                                                 \
-			stmt;                                          \
-		pthread_mutex_unlock(&conf_lock);                      \
+#define CONF_UPDATE(conf, stmt)                          \
+	do {                                             \
+		pthread_mutex_lock(&conf_lock);          \
+		struct conf_facts *f = confs;            \
+		while (f && f->conf != (conf))           \
+			f = f->next;                     \
+		if (!f && (f = calloc(1, sizeof(*f)))) { \
+			f->conf = (conf);                \
+			f->next = confs;                 \
+			confs = f;                       \
+		}                                        \
+		if (f)                                   \
+			stmt;                            \
+		pthread_mutex_unlock(&conf_lock);        \
 	} while (0)
 
-void conf_note_endpoint(const mbedtls_ssl_config *conf, int v) { CONF_UPDATE(conf, f->endpoint = v); }
-void conf_note_transport(const mbedtls_ssl_config *conf, int v) { CONF_UPDATE(conf, f->transport = v); }
-void conf_note_renegotiation(const mbedtls_ssl_config *conf, int v) { CONF_UPDATE(conf, f->renegotiation = v); }
-void conf_note_read_timeout(const mbedtls_ssl_config *conf, uint32_t v) { CONF_UPDATE(conf, f->read_timeout = v); }
-void conf_note_signal_tickets(const mbedtls_ssl_config *conf, int v) { CONF_UPDATE(conf, f->signal_tickets = v); }
+void conf_note_endpoint(const mbedtls_ssl_config *conf, int v)
+{
+	CONF_UPDATE(conf, f->endpoint = v);
+}
+void conf_note_transport(const mbedtls_ssl_config *conf, int v)
+{
+	CONF_UPDATE(conf, f->transport = v);
+}
+void conf_note_renegotiation(const mbedtls_ssl_config *conf, int v)
+{
+	CONF_UPDATE(conf, f->renegotiation = v);
+}
+void conf_note_read_timeout(const mbedtls_ssl_config *conf, uint32_t v)
+{
+	CONF_UPDATE(conf, f->read_timeout = v);
+}
+void conf_note_signal_tickets(const mbedtls_ssl_config *conf, int v)
+{
+	CONF_UPDATE(conf, f->signal_tickets = v);
+}
 
 void conf_forget(const mbedtls_ssl_config *conf)
 {

@@ -23,16 +23,18 @@ static void bad_value(void (*report)(const char *), const char *var, const char 
 		shown[n] = (unsigned char)value[n] < 0x20 || value[n] == 0x7f ? '?' : value[n];
 	shown[n] = 0;
 	char line[512];
-	snprintf(line, sizeof(line), "ktlsshim: %s='%s' is not valid (expected %s); using %s",
-		 var, shown, expected, dflt);
+	snprintf(line, sizeof(line), "ktlsshim: %s='%s' is not valid (expected %s); using %s", var,
+		 shown, expected, dflt);
 	report(line);
 }
 
 static bool parse_bool(const char *v, bool *out)
 {
-	if (!strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcasecmp(v, "on"))
+	if (!strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "true") ||
+	    !strcasecmp(v, "on"))
 		*out = true;
-	else if (!strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcasecmp(v, "off"))
+	else if (!strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "false") ||
+		 !strcasecmp(v, "off"))
 		*out = false;
 	else
 		return false;
@@ -102,7 +104,8 @@ static const char *cipher_list(char *buf, size_t n)
 {
 	size_t used = (size_t)snprintf(buf, n, "a comma list of ");
 	for (int c = KCIPHER_FIRST; c < KCIPHER_COUNT && used < n; c++)
-		used += (size_t)snprintf(buf + used, n - used, "%s%s", c > KCIPHER_FIRST ? ", " : "",
+		used += (size_t)snprintf(buf + used, n - used, "%s%s",
+					 c > KCIPHER_FIRST ? ", " : "",
 					 cipher_name((enum kcipher)c));
 	return buf;
 }
@@ -119,8 +122,13 @@ static int match_version(const char *item, size_t n)
 void config_parse(struct shim_config *c, const char *(*get)(const char *),
 		  void (*report)(const char *line))
 {
-	*c = (struct shim_config){ .tx = true, .rx = true, .ciphers = ALL_CIPHERS,
-				   .tls12 = true, .tls13 = true, .log = LOG_ERROR, .selftest = true,
+	*c = (struct shim_config){ .tx = true,
+				   .rx = true,
+				   .ciphers = ALL_CIPHERS,
+				   .tls12 = true,
+				   .tls13 = true,
+				   .log = LOG_ERROR,
+				   .selftest = true,
 				   .rekey_records = CONFIG_REKEY_DEFAULT };
 	const char *v;
 
@@ -139,7 +147,8 @@ void config_parse(struct shim_config *c, const char *(*get)(const char *),
 	}
 	if ((v = get("KTLS_SHIM_CIPHERS")) && *v && !parse_list(v, &c->ciphers, match_cipher)) {
 		char list[128];
-		bad_value(report, "KTLS_SHIM_CIPHERS", v, cipher_list(list, sizeof(list)), "all four");
+		bad_value(report, "KTLS_SHIM_CIPHERS", v, cipher_list(list, sizeof(list)),
+			  "all four");
 	}
 	if ((v = get("KTLS_SHIM_VERSIONS")) && *v) {
 		unsigned bits;
@@ -147,7 +156,8 @@ void config_parse(struct shim_config *c, const char *(*get)(const char *),
 			c->tls12 = bits & 1;
 			c->tls13 = bits & 2;
 		} else {
-			bad_value(report, "KTLS_SHIM_VERSIONS", v, "1.2, 1.3 or 1.2,1.3", "1.2,1.3");
+			bad_value(report, "KTLS_SHIM_VERSIONS", v, "1.2, 1.3 or 1.2,1.3",
+				  "1.2,1.3");
 		}
 	}
 	if ((v = get("KTLS_SHIM_LOG")) && *v) {
@@ -162,8 +172,10 @@ void config_parse(struct shim_config *c, const char *(*get)(const char *),
 	}
 	if ((v = get("KTLS_SHIM_LOG_FILE")) && *v)
 		c->log_file = v;
-	if ((v = get("KTLS_SHIM_REKEY_RECORDS")) && *v && !parse_count(v, CONFIG_REKEY_MAX, &c->rekey_records))
-		bad_value(report, "KTLS_SHIM_REKEY_RECORDS", v, "0 (never) or 1 to 23726566", "16777216");
+	if ((v = get("KTLS_SHIM_REKEY_RECORDS")) && *v &&
+	    !parse_count(v, CONFIG_REKEY_MAX, &c->rekey_records))
+		bad_value(report, "KTLS_SHIM_REKEY_RECORDS", v, "0 (never) or 1 to 23726566",
+			  "16777216");
 }
 
 static struct shim_config config;

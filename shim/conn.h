@@ -19,7 +19,7 @@ enum secret_slot { SEC_CLIENT_HS, SEC_SERVER_HS, SEC_CLIENT_APP, SEC_SERVER_APP,
 struct conn_dir {
 	struct seq_dir seq; /* its records, framed and counted (capture.c) */
 	const char *why;    /* why it stays in user space, for the log */
-	int code;           /* the same as KTLSSHIM_ERR_*, for the API */
+	int code;	    /* the same as KTLSSHIM_ERR_*, for the API */
 };
 
 struct conn {
@@ -43,13 +43,13 @@ struct conn {
 	size_t secret_len[SEC_COUNT];
 
 	struct conn_dir dir[DIR_COUNT];
-	bool handshake_done;   /* mbedtls_ssl_handshake() returned 0 */
-	bool send_incomplete;  /* the last f_send left bytes in Mbed TLS's output buffer */
-	bool write_pending;    /* the last top-level call returned WANT_WRITE */
-	bool user_data_read;   /* a top-level read returned application data from Mbed TLS */
+	bool handshake_done;  /* mbedtls_ssl_handshake() returned 0 */
+	bool send_incomplete; /* the last f_send left bytes in Mbed TLS's output buffer */
+	bool write_pending;   /* the last top-level call returned WANT_WRITE */
+	bool user_data_read;  /* a top-level read returned application data from Mbed TLS */
 	bool logged, ulp;
 	bool strict_failed; /* KTLS_SHIM_STRICT refused a connection that stayed in user space */
-	bool manual;        /* ktlsshim_set_manual: only the API hands this context off */
+	bool manual;	    /* ktlsshim_set_manual: only the API hands this context off */
 	/* The socket, its owners per direction, the context (ks.ssl: the map's key), its config and
 	 * TLS version: what the kernel-side I/O needs. */
 	struct ksock ks;
@@ -57,8 +57,8 @@ struct conn {
 
 /* Lookup by context address; NULL when the shim does not know it. */
 struct conn *conn_find(const mbedtls_ssl_context *ssl);
-struct conn *conn_get(mbedtls_ssl_context *ssl);  /* creates on first use */
-void conn_drop(const mbedtls_ssl_context *ssl);   /* forgets and frees */
+struct conn *conn_get(mbedtls_ssl_context *ssl); /* creates on first use */
+void conn_drop(const mbedtls_ssl_context *ssl);	 /* forgets and frees */
 /* A new connection on the same context: everything but the BIO, the config and the callbacks. */
 void conn_reset(struct conn *c);
 /* The secrets exported for the hand-off, wiped. */

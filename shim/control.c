@@ -12,8 +12,9 @@
 #include "log.h"
 #include "rekey.h"
 
-#define CTRL_MAX IO_BUFFER_LEN /* the largest post-handshake message accepted (a ticket is ~1 KiB) */
-#define HS_KEY_UPDATE 24       /* RFC 8446 (Mbed TLS 3.6 has no name for it) */
+#define CTRL_MAX \
+	IO_BUFFER_LEN	 /* the largest post-handshake message accepted (a ticket is ~1 KiB) */
+#define HS_KEY_UPDATE 24 /* RFC 8446 (Mbed TLS 3.6 has no name for it) */
 
 static enum ctrl_verdict failed(int *err, int e)
 {
@@ -52,13 +53,16 @@ static enum ctrl_verdict key_update_received(struct ksock *ks, const unsigned ch
 {
 	/* RFC 8446 4.6.3 and 5.1: one byte, 0 or 1, and the last message of its record. */
 	if (!last)
-		return fatal(ks, MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE, MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE, err);
+		return fatal(ks, MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE,
+			     MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE, err);
 	if (m[4] > 1)
-		return fatal(ks, MBEDTLS_SSL_ALERT_MSG_ILLEGAL_PARAMETER, MBEDTLS_ERR_SSL_ILLEGAL_PARAMETER, err);
+		return fatal(ks, MBEDTLS_SSL_ALERT_MSG_ILLEGAL_PARAMETER,
+			     MBEDTLS_ERR_SSL_ILLEGAL_PARAMETER, err);
 	bool requested = m[4] == 1;
 	const char *why = follow_key_update(ks, requested);
 	if (why) {
-		log_msg(LOG_ERROR, "fd=%d: KeyUpdate received; %s: failing the connection as Mbed TLS does",
+		log_msg(LOG_ERROR,
+			"fd=%d: KeyUpdate received; %s: failing the connection as Mbed TLS does",
 			ks->fd, why);
 		return failed(err, MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE);
 	}
@@ -77,7 +81,8 @@ static enum ctrl_verdict key_update_received(struct ksock *ks, const unsigned ch
 static enum ctrl_verdict incomplete(struct ksock *ks, bool key_update, bool eor, int *err)
 {
 	if (key_update && eor)
-		return fatal(ks, MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE, MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE, err);
+		return fatal(ks, MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE,
+			     MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE, err);
 	return CTRL_NEED_MORE;
 }
 
@@ -91,14 +96,17 @@ static void ticket_ignored(struct ksock *ks)
 	static _Atomic(debug_print_fn *) print;
 	static atomic_bool looked;
 	if (!atomic_load(&looked)) {
-		atomic_store(&print, (debug_print_fn *)dlsym(RTLD_DEFAULT, "mbedtls_debug_print_msg"));
+		atomic_store(&print,
+			     (debug_print_fn *)dlsym(RTLD_DEFAULT, "mbedtls_debug_print_msg"));
 		atomic_store(&looked, true);
 	}
 	debug_print_fn *f = atomic_load(&print);
 	if (f)
 		f(ks->ssl, 3, __FILE__, __LINE__,
-		  "NewSessionTicket received after the hand-off: ignored, the app did not ask for tickets");
-	log_msg(LOG_DEBUG, "fd=%d: NewSessionTicket ignored (the app did not ask for tickets)", ks->fd);
+		  "NewSessionTicket received after the hand-off: ignored, the app did not ask for "
+		  "tickets");
+	log_msg(LOG_DEBUG, "fd=%d: NewSessionTicket ignored (the app did not ask for tickets)",
+		ks->fd);
 }
 
 static enum ctrl_verdict alert(const struct io_state *io, size_t *used, int *err)
@@ -134,7 +142,8 @@ static enum ctrl_verdict handshake(struct ksock *ks, const unsigned char *m, siz
 	/* TLS 1.2 renegotiation requests: refused with a warning, the connection goes on. */
 	if ((!server && m[0] == MBEDTLS_SSL_HS_HELLO_REQUEST && body == 0) ||
 	    (server && m[0] == MBEDTLS_SSL_HS_CLIENT_HELLO)) {
-		int ret = io_alert(ks, MBEDTLS_SSL_ALERT_LEVEL_WARNING, MBEDTLS_SSL_ALERT_MSG_NO_RENEGOTIATION);
+		int ret = io_alert(ks, MBEDTLS_SSL_ALERT_LEVEL_WARNING,
+				   MBEDTLS_SSL_ALERT_MSG_NO_RENEGOTIATION);
 		return ret ? failed(err, ret) : CTRL_CONSUMED;
 	}
 	return failed(err, MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE);
@@ -155,7 +164,8 @@ static enum ctrl_verdict handle_control(struct ksock *ks, size_t *used, bool eor
 		return incomplete(ks, key_update, eor, err);
 	size_t body = ((size_t)m[1] << 16) | ((size_t)m[2] << 8) | m[3];
 	if (key_update && body != 1)
-		return fatal(ks, MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR, MBEDTLS_ERR_SSL_DECODE_ERROR, err);
+		return fatal(ks, MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR, MBEDTLS_ERR_SSL_DECODE_ERROR,
+			     err);
 	if (4 + body > CTRL_MAX)
 		return failed(err, MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE);
 	if (io->ctrl_len < 4 + body)
@@ -169,7 +179,9 @@ enum ctrl_verdict control_absorb(struct ksock *ks, unsigned char type, const uns
 {
 	struct io_state *io = &ks->io;
 	if (io->ctrl_len && io->ctrl_type != type)
-		return failed(err, MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE); /* a message cut off by another record */
+		return failed(
+			err,
+			MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE); /* a message cut off by another record */
 	if (!io->ctrl && !(io->ctrl = calloc(1, CTRL_MAX)))
 		return failed(err, MBEDTLS_ERR_SSL_ALLOC_FAILED);
 	if (io->ctrl_len + n > CTRL_MAX)

@@ -10,9 +10,9 @@
 #include "ksock.h"
 
 enum ctrl_verdict {
-	CTRL_CONSUMED,  /* every complete message was dropped or answered: read on */
+	CTRL_CONSUMED,	/* every complete message was dropped or answered: read on */
 	CTRL_NEED_MORE, /* a message is not complete yet: read on */
-	CTRL_FAILED,    /* *err holds the Mbed TLS error the read returns; the buffer is emptied */
+	CTRL_FAILED,	/* *err holds the Mbed TLS error the read returns; the buffer is emptied */
 };
 
 /* n bytes of a control record of the given type (eor: they end the record) go into ks->io.ctrl

@@ -126,9 +126,11 @@ static bool direction_keys(struct conn *c, const struct suite_info *s, enum dir 
 			   struct traffic_keys *hs, struct traffic_keys *app)
 {
 	if (s->version == TLS_1_2) {
-		bool client_side = (d == DIR_TX) != conf_is_server(c->ks.conf); /* the client's write keys */
+		bool client_side =
+			(d == DIR_TX) != conf_is_server(c->ks.conf); /* the client's write keys */
 		struct traffic_keys cw, sw;
-		if (keys_tls12_traffic(s, c->prf_type, c->master, c->randoms, c->randoms + 32, &cw, &sw))
+		if (keys_tls12_traffic(s, c->prf_type, c->master, c->randoms, c->randoms + 32, &cw,
+				       &sw))
 			return false;
 		*app = client_side ? cw : sw;
 		keys_wipe(&cw, sizeof(cw));
@@ -183,7 +185,8 @@ static void handoff_direction(struct conn *c, const struct suite_info *s, enum d
 		code = KTLSSHIM_ERR_KERNEL;
 	}
 	if (!why) {
-		log_msg(LOG_DEBUG, "fd=%d %s seq=%llu", c->ks.fd, dir_name(d), (unsigned long long)p.seq);
+		log_msg(LOG_DEBUG, "fd=%d %s seq=%llu", c->ks.fd, dir_name(d),
+			(unsigned long long)p.seq);
 		int slot = app_slot_of(c, d);
 		rekey_keep_next(&c->ks, s, d, c->secret[slot], c->secret_len[slot]);
 		if (d == DIR_TX) {
@@ -198,7 +201,8 @@ static void handoff_direction(struct conn *c, const struct suite_info *s, enum d
 static bool is_idle(const struct conn *c, enum dir d)
 {
 	if (d == DIR_TX)
-		return !c->send_incomplete && !c->write_pending && rec_at_boundary(&c->dir[d].seq.parser);
+		return !c->send_incomplete && !c->write_pending &&
+		       rec_at_boundary(&c->dir[d].seq.parser);
 	return rec_at_boundary(&c->dir[d].seq.parser) && real.get_bytes_avail(c->ks.ssl) == 0 &&
 	       real.check_pending(c->ks.ssl) == 0;
 }
@@ -223,7 +227,8 @@ static void strict_verdict(struct conn *c)
 			      (cfg->rx && c->ks.owner[DIR_RX] == OWNER_USER)))
 		return;
 	c->strict_failed = true;
-	log_msg(LOG_ERROR, "fd=%d: KTLS_SHIM_STRICT: not offloaded (tx %s, rx %s); failing the connection",
+	log_msg(LOG_ERROR,
+		"fd=%d: KTLS_SHIM_STRICT: not offloaded (tx %s, rx %s); failing the connection",
 		c->ks.fd, tx->why ? tx->why : "kernel", rx->why ? rx->why : "kernel");
 	io_alert(&c->ks, MBEDTLS_SSL_ALERT_LEVEL_FATAL, MBEDTLS_SSL_ALERT_MSG_INTERNAL_ERROR);
 }
@@ -241,10 +246,10 @@ static void conclude(struct conn *c)
 	strict_verdict(c);
 	const char *suite = real_adapter()->suite_name(c->ks.ssl);
 	log_msg(LOG_INFO, "fd=%d role=%s version=%s suite=%s tx=%s%s%s%s rx=%s%s%s%s", c->ks.fd,
-		conf_is_server(c->ks.conf) ? "server" : "client", real_adapter()->version_name(c->ks.ssl),
-		suite ? suite : "?", owner_name(c->ks.owner[DIR_TX]),
-		tx->why ? "(" : "", tx->why ? tx->why : "", tx->why ? ")" : "",
-		owner_name(c->ks.owner[DIR_RX]), rx->why ? "(" : "",
+		conf_is_server(c->ks.conf) ? "server" : "client",
+		real_adapter()->version_name(c->ks.ssl), suite ? suite : "?",
+		owner_name(c->ks.owner[DIR_TX]), tx->why ? "(" : "", tx->why ? tx->why : "",
+		tx->why ? ")" : "", owner_name(c->ks.owner[DIR_RX]), rx->why ? "(" : "",
 		rx->why ? rx->why : "", rx->why ? ")" : "");
 }
 
@@ -293,9 +298,11 @@ void handoff(struct conn *c, const bool want[DIR_COUNT])
 		refuse_both(c, why, code);
 	} else {
 		if (!cfg->tx)
-			decide(c, DIR_TX, OWNER_USER, "KTLS_SHIM_DIRECTIONS", KTLSSHIM_ERR_DISABLED);
+			decide(c, DIR_TX, OWNER_USER, "KTLS_SHIM_DIRECTIONS",
+			       KTLSSHIM_ERR_DISABLED);
 		if (!cfg->rx)
-			decide(c, DIR_RX, OWNER_USER, "KTLS_SHIM_DIRECTIONS", KTLSSHIM_ERR_DISABLED);
+			decide(c, DIR_RX, OWNER_USER, "KTLS_SHIM_DIRECTIONS",
+			       KTLSSHIM_ERR_DISABLED);
 		attach_ulp(c);
 		for (int i = 0; i < DIR_COUNT; i++) {
 			enum dir d = (enum dir)i;

@@ -46,19 +46,19 @@ static struct conn *active_or_new(mbedtls_ssl_context *ssl)
 
 /* The real function for the wrapper's caller. Expands only in an exported wrapper, for its own
  * return address. One byte load while the process has one Mbed TLS copy (real.h: real_many). */
-#define REAL(field)                                                                     \
-	(__builtin_expect(atomic_load_explicit(&real_many, memory_order_relaxed), 0)    \
-		 ? real_for_caller(__builtin_return_address(0))->field                  \
+#define REAL(field)                                                                  \
+	(__builtin_expect(atomic_load_explicit(&real_many, memory_order_relaxed), 0) \
+		 ? real_for_caller(__builtin_return_address(0))->field               \
 		 : real.field)
 
 /* A real call on ssl, known as such to the wrappers it reaches. */
-#define NESTED(ssl_, call)                                                  \
-	__extension__({                                                     \
-		struct frame f_ = { (ssl_), frame_top };                    \
-		frame_top = &f_;                                            \
-		__auto_type r_ = (call);                                    \
-		frame_top = f_.up;                                          \
-		r_;                                                         \
+#define NESTED(ssl_, call)                               \
+	__extension__({                                  \
+		struct frame f_ = { (ssl_), frame_top }; \
+		frame_top = &f_;                         \
+		__auto_type r_ = (call);                 \
+		frame_top = f_.up;                       \
+		r_;                                      \
 	})
 
 /* Runs the handshake the way mbedtls_ssl_read/write would, so that the hand-off can happen
@@ -83,8 +83,9 @@ static enum serve route_call(struct conn *c, enum dir d, int *err)
 		return SERVE_ERROR;
 	handoff_auto(c);
 	*err = c->strict_failed ? MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE
-	       : c->ks.owner[d] == OWNER_APP ? MBEDTLS_ERR_SSL_BAD_INPUT_DATA /* the app owns it now */
-	       : 0;
+	       : c->ks.owner[d] == OWNER_APP
+		       ? MBEDTLS_ERR_SSL_BAD_INPUT_DATA /* the app owns it now */
+		       : 0;
 	if (*err)
 		return SERVE_ERROR;
 	return c->ks.owner[d] == OWNER_KERNEL ? SERVE_KERNEL : SERVE_MBEDTLS;
@@ -94,7 +95,7 @@ EXPORT void mbedtls_ssl_init(mbedtls_ssl_context *ssl)
 {
 	real_resolve();
 	real_note_loads(); /* a copy's user starts here: its calls must reach it from now on */
-	conn_drop(ssl); /* a context at a reused address starts clean */
+	conn_drop(ssl);	   /* a context at a reused address starts clean */
 	REAL(init)(ssl);
 }
 
@@ -112,7 +113,8 @@ EXPORT int mbedtls_ssl_setup(mbedtls_ssl_context *ssl, const mbedtls_ssl_config 
 }
 
 EXPORT void mbedtls_ssl_set_bio(mbedtls_ssl_context *ssl, void *p_bio, mbedtls_ssl_send_t *f_send,
-				mbedtls_ssl_recv_t *f_recv, mbedtls_ssl_recv_timeout_t *f_recv_timeout)
+				mbedtls_ssl_recv_t *f_recv,
+				mbedtls_ssl_recv_timeout_t *f_recv_timeout)
 {
 	real_resolve();
 	struct conn *c = active_or_new(ssl);

@@ -20,7 +20,7 @@
 #endif
 
 #define RECORD_PAYLOAD IO_BUFFER_LEN
-#define HS_KEY_UPDATE 24 /* RFC 8446 (Mbed TLS 3.6 has no name for it) */
+#define HS_KEY_UPDATE  24 /* RFC 8446 (Mbed TLS 3.6 has no name for it) */
 
 /* Records the kernel makes of n bytes sent at once: a send without MSG_MORE closes its last record. */
 static uint64_t records_of(size_t n)
@@ -41,8 +41,10 @@ static int send_control(struct ksock *ks, unsigned char type, const void *data, 
 {
 	char cbuf[CMSG_SPACE(sizeof(unsigned char))] = { 0 };
 	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
 	cm->cmsg_level = SOL_TLS;
 	cm->cmsg_type = TLS_SET_RECORD_TYPE;
@@ -64,9 +66,12 @@ static int send_key_update(struct ksock *ks)
 	const char *why = rekey_refusal(ks, DIR_TX, true);
 	if (why) {
 		if (!ks->tx_overdue_logged)
-			log_msg(LOG_ERROR, "fd=%d: the TX key is due for replacement (%llu records, "
-				"KTLS_SHIM_REKEY_RECORDS=%lu) but cannot be replaced: %s; records go on "
-				"under it", ks->fd, (unsigned long long)ks->tx_records,
+			log_msg(LOG_ERROR,
+				"fd=%d: the TX key is due for replacement (%llu records, "
+				"KTLS_SHIM_REKEY_RECORDS=%lu) but cannot be replaced: %s; records "
+				"go on "
+				"under it",
+				ks->fd, (unsigned long long)ks->tx_records,
 				config_get()->rekey_records, why);
 		ks->tx_overdue_logged = true;
 		ks->tx_update_due = false;
@@ -79,8 +84,8 @@ static int send_key_update(struct ksock *ks)
 	int err = rekey(ks, DIR_TX);
 	if (err) {
 		/* The peer now expects the next key: nothing under the old one may follow. */
-		log_msg(LOG_ERROR, "fd=%d: TX key update failed (%s); closing the connection", ks->fd,
-			strerror(-err));
+		log_msg(LOG_ERROR, "fd=%d: TX key update failed (%s); closing the connection",
+			ks->fd, strerror(-err));
 		shutdown(ks->fd, SHUT_RDWR);
 		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
 	}
@@ -122,7 +127,8 @@ static int flush_pending(struct ksock *ks)
 	if (ret)
 		return ret;
 	while (io->pending_off < io->pending_len) {
-		ssize_t n = send(ks->fd, io->pending + io->pending_off, io->pending_len - io->pending_off, 0);
+		ssize_t n = send(ks->fd, io->pending + io->pending_off,
+				 io->pending_len - io->pending_off, 0);
 		if (n < 0)
 			return send_error(errno);
 		io->pending_off += (size_t)n;

@@ -15,8 +15,8 @@
 #include "real.h"
 
 /* Short names for the table only. */
-#define V12 TLS_1_2
-#define V13 TLS_1_3
+#define V12    TLS_1_2
+#define V13    TLS_1_3
 #define GCM128 KCIPHER_AES_GCM_128
 #define GCM256 KCIPHER_AES_GCM_256
 #define CCM128 KCIPHER_AES_CCM_128
@@ -166,7 +166,8 @@ int keys_tls13_traffic(const struct suite_info *s, const unsigned char *secret, 
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 
 	/* RFC 8446 7.3: [sender]_write_key/iv = HKDF-Expand-Label(secret, "key"/"iv", "", len). */
-	ret = keys_hkdf_expand_label(s->md_type, secret, secret_len, "key", NULL, 0, out->key, key_len);
+	ret = keys_hkdf_expand_label(s->md_type, secret, secret_len, "key", NULL, 0, out->key,
+				     key_len);
 	if (ret == 0)
 		ret = keys_hkdf_expand_label(s->md_type, secret, secret_len, "iv", NULL, 0, out->iv,
 					     KEYS_IV_LEN);
@@ -214,8 +215,8 @@ int keys_tls12_traffic(const struct suite_info *s, int prf_type, const unsigned 
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	memset(client_write, 0, sizeof(*client_write));
 	memset(server_write, 0, sizeof(*server_write));
-	if (mbed == NULL || s == NULL || s->version != TLS_1_2 || master == NULL || client_random == NULL ||
-	    server_random == NULL)
+	if (mbed == NULL || s == NULL || s->version != TLS_1_2 || master == NULL ||
+	    client_random == NULL || server_random == NULL)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	key_len = cipher_key_len(s->cipher);
 	iv_len = cipher_fixed_iv_len(s->cipher, TLS_1_2);

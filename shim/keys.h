@@ -9,8 +9,8 @@
 #include "cipher.h"
 
 #define KEYS_MAX_SECRET 48 /* SHA-384 */
-#define KEYS_MAX_KEY 32
-#define KEYS_IV_LEN CIPHER_NONCE_LEN
+#define KEYS_MAX_KEY	32
+#define KEYS_IV_LEN	CIPHER_NONCE_LEN
 
 /* What a ciphersuite means for the kernel. Whitelisted entries never have KCIPHER_NONE: a suite the
  * kernel cannot take has no entry, and keys_suite returns NULL for it. */
@@ -18,7 +18,7 @@ struct suite_info {
 	uint16_t id;
 	uint16_t version; /* TLS_1_2 or TLS_1_3 */
 	enum kcipher cipher;
-	int md_type;      /* mbedtls_md_type_t of the suite's hash */
+	int md_type; /* mbedtls_md_type_t of the suite's hash */
 };
 
 /* Looks a ciphersuite id up in the whitelist; returns NULL when the kernel cannot carry it. */

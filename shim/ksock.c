@@ -136,7 +136,9 @@ int ksock_check(struct ksock *ks)
 		ks->moved = false;
 		return 0;
 	}
-	log_msg(LOG_ERROR, "fd=%d: the application moved the connection to another socket or BIO, or "
-		"closed its socket; the kernel keeps its records on the old socket", ks->fd);
+	log_msg(LOG_ERROR,
+		"fd=%d: the application moved the connection to another socket or BIO, or "
+		"closed its socket; the kernel keeps its records on the old socket",
+		ks->fd);
 	return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 }

@@ -18,9 +18,9 @@
 /* Who carries a direction's records. */
 enum owner {
 	OWNER_UNDECIDED = 0, /* Mbed TLS carries it; the shim may still hand it to the kernel */
-	OWNER_KERNEL,        /* the kernel owns it for the rest of the connection */
-	OWNER_USER,          /* stays in Mbed TLS (refused or not possible) */
-	OWNER_APP,           /* handed to the application (ktlsshim_export): nobody here touches it */
+	OWNER_KERNEL,	     /* the kernel owns it for the rest of the connection */
+	OWNER_USER,	     /* stays in Mbed TLS (refused or not possible) */
+	OWNER_APP, /* handed to the application (ktlsshim_export): nobody here touches it */
 };
 
 /* Size of each I/O buffer (a record's payload; a post-handshake message). */
@@ -31,7 +31,7 @@ enum owner {
 struct io_state {
 	unsigned char *pending;
 	size_t pending_len, pending_off; /* unsent bytes of the taken record */
-	size_t pending_result;            /* what the completing call returns */
+	size_t pending_result;		 /* what the completing call returns */
 	unsigned char *ctrl;
 	size_t ctrl_len;
 	unsigned char ctrl_type;
@@ -47,13 +47,13 @@ struct ksock {
 	unsigned fd_gen;
 	/* The application's BIO as the socket following sees it (capture.c sets it). */
 	const mbedtls_net_context *net; /* its context */
-	bool net_send;                  /* its send is mbedtls_net_send */
-	bool net_bio;                   /* the whole BIO is Mbed TLS's plain socket functions */
-	bool waits;                     /* it has a recv_timeout: wait as mbedtls_net_recv_timeout */
-	bool moved;                     /* set_bio was called since the kernel took a direction */
-	mbedtls_ssl_context *ssl;         /* for Mbed TLS's own alerts and debug callback only */
-	const mbedtls_ssl_config *conf;   /* its endpoint and read timeout, read when needed */
-	uint16_t version;                 /* 0, TLS_1_2 or TLS_1_3 (from the export callback) */
+	bool net_send;			/* its send is mbedtls_net_send */
+	bool net_bio;			/* the whole BIO is Mbed TLS's plain socket functions */
+	bool waits;		  /* it has a recv_timeout: wait as mbedtls_net_recv_timeout */
+	bool moved;		  /* set_bio was called since the kernel took a direction */
+	mbedtls_ssl_context *ssl; /* for Mbed TLS's own alerts and debug callback only */
+	const mbedtls_ssl_config *conf; /* its endpoint and read timeout, read when needed */
+	uint16_t version;		/* 0, TLS_1_2 or TLS_1_3 (from the export callback) */
 	enum owner owner[DIR_COUNT];
 	/* TLS 1.3 directions the kernel owns: the traffic secret of the NEXT generation, for a
 	 * KeyUpdate. Never the current one (the kernel holds those keys and the exported secrets
@@ -62,13 +62,13 @@ struct ksock {
 	unsigned char next_secret[DIR_COUNT][KEYS_MAX_SECRET];
 	size_t next_secret_len[DIR_COUNT];
 	unsigned key_updates[DIR_COUNT]; /* KeyUpdates done, for the log */
-	uint64_t tx_records;    /* records sent under the current TX key (an upper bound) */
-	bool tx_update_due;     /* the peer asked for our KeyUpdate: it goes before more data */
+	uint64_t tx_records;	/* records sent under the current TX key (an upper bound) */
+	bool tx_update_due;	/* the peer asked for our KeyUpdate: it goes before more data */
 	bool tx_overdue_logged; /* the log said once that the current TX key cannot be replaced */
 	/* A copy made by fork(): the original process alone changes this socket's keys (hand-off,
 	 * KeyUpdate both ways), so no (key, sequence) pair is ever installed twice. */
 	bool forked;
-	pid_t pid;         /* the process that made this connection */
+	pid_t pid;	   /* the process that made this connection */
 	unsigned tx_forks; /* fork() calls in this process before TX moved to the kernel */
 	struct io_state io;
 };

@@ -169,7 +169,8 @@ static int make_listener(struct sockaddr_in *addr)
 	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (lfd < 0)
 		return -errno;
-	*addr = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	*addr = (struct sockaddr_in){ .sin_family = AF_INET,
+				      .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t alen = sizeof *addr;
 	if (bind(lfd, (struct sockaddr *)addr, sizeof *addr) != 0 || listen(lfd, 4) != 0 ||
 	    getsockname(lfd, (struct sockaddr *)addr, &alen) != 0) {

@@ -43,10 +43,10 @@ int ktls_query(int fd, enum dir dir, uint16_t *version, enum kcipher *cipher, ui
 
 /* Capability probe on a connected loopback pair with throw-away keys. */
 struct ktls_caps {
-	bool ulp;                        /* TCP_ULP "tls" accepted */
-	bool can[2][KCIPHER_COUNT][2];              /* [tls12=0/tls13=1][kcipher][tx/rx] */
-	int rekey;                       /* TLS 1.3 TX key may be set twice: 1 yes, 0 no, < 0 unknown */
-	int ulp_errno;                   /* errno of the refused ULP, else 0 */
+	bool ulp;		       /* TCP_ULP "tls" accepted */
+	bool can[2][KCIPHER_COUNT][2]; /* [tls12=0/tls13=1][kcipher][tx/rx] */
+	int rekey;     /* TLS 1.3 TX key may be set twice: 1 yes, 0 no, < 0 unknown */
+	int ulp_errno; /* errno of the refused ULP, else 0 */
 };
 int ktls_probe(struct ktls_caps *caps);
 /* A connected loopback TCP pair (close-on-exec) for the probes and the self-test. 0 or -errno. */

@@ -37,8 +37,10 @@ static void log_open(void)
 	if (fd >= 0)
 		log_fd = fd;
 	else if (!lands_in_a_connection(STDERR_FILENO))
-		dprintf(STDERR_FILENO, "ktlsshim[%d]: KTLS_SHIM_LOG_FILE not opened (%s); logging to "
-			"stderr\n", (int)getpid(), strerror(err));
+		dprintf(STDERR_FILENO,
+			"ktlsshim[%d]: KTLS_SHIM_LOG_FILE not opened (%s); logging to "
+			"stderr\n",
+			(int)getpid(), strerror(err));
 }
 
 size_t log_format(char *line, size_t cap, int pid, const char *fmt, va_list ap)

@@ -14,8 +14,8 @@ __attribute__((format(printf, 1, 2))) void log_always(const char *fmt, ...);
 /* The line as written (pure; tests/unit/test_log.c): "ktlsshim[pid]: ", the message and a
  * newline, cut to cap - 1 bytes (the newline kept; no NUL counted). cap must exceed the prefix + 2.
  * Its length. */
-__attribute__((format(printf, 4, 0)))
-size_t log_format(char *line, size_t cap, int pid, const char *fmt, va_list ap);
+__attribute__((format(printf, 4, 0))) size_t log_format(char *line, size_t cap, int pid,
+							const char *fmt, va_list ap);
 #define log_enabled(level) (config_get()->log >= (level))
 
 #endif

@@ -31,24 +31,28 @@ static __typeof__(mbedtls_ssl_conf_export_keys_ext_cb) *conf_export_ext_fn;
 
 static int core_prf(mbedtls_tls_prf_types prf)
 {
-	return prf == MBEDTLS_SSL_TLS_PRF_SHA256 ? CORE_PRF_SHA256
-	       : prf == MBEDTLS_SSL_TLS_PRF_SHA384 ? CORE_PRF_SHA384 : CORE_PRF_NONE;
+	return prf == MBEDTLS_SSL_TLS_PRF_SHA256   ? CORE_PRF_SHA256
+	       : prf == MBEDTLS_SSL_TLS_PRF_SHA384 ? CORE_PRF_SHA384
+						   : CORE_PRF_NONE;
 }
 
 static int tls_prf(int prf_type, const unsigned char *secret, size_t secret_len, const char *label,
-		   const unsigned char *random, size_t random_len, unsigned char *out, size_t out_len)
+		   const unsigned char *random, size_t random_len, unsigned char *out,
+		   size_t out_len)
 {
-	mbedtls_tls_prf_types prf = prf_type == CORE_PRF_SHA256 ? MBEDTLS_SSL_TLS_PRF_SHA256
+	mbedtls_tls_prf_types prf = prf_type == CORE_PRF_SHA256	  ? MBEDTLS_SSL_TLS_PRF_SHA256
 				    : prf_type == CORE_PRF_SHA384 ? MBEDTLS_SSL_TLS_PRF_SHA384
 								  : MBEDTLS_SSL_TLS_PRF_NONE;
 	return tls_prf_fn(prf, secret, secret_len, label, random, random_len, out, out_len);
 }
 
 static int hkdf_expand(int md_type, const unsigned char *prk, size_t prk_len,
-		       const unsigned char *info, size_t info_len, unsigned char *out, size_t out_len)
+		       const unsigned char *info, size_t info_len, unsigned char *out,
+		       size_t out_len)
 {
-	mbedtls_md_type_t md = md_type == CORE_MD_SHA256 ? MBEDTLS_MD_SHA256
-			       : md_type == CORE_MD_SHA384 ? MBEDTLS_MD_SHA384 : MBEDTLS_MD_NONE;
+	mbedtls_md_type_t md = md_type == CORE_MD_SHA256   ? MBEDTLS_MD_SHA256
+			       : md_type == CORE_MD_SHA384 ? MBEDTLS_MD_SHA384
+							   : MBEDTLS_MD_NONE;
 	return hkdf_expand_md(md, prk, prk_len, info, info_len, out, out_len);
 }
 
@@ -62,7 +66,7 @@ static int suite_id(const mbedtls_ssl_context *ssl)
 
 struct hooked {
 	const mbedtls_ssl_config *conf;
-	mbedtls_ssl_export_keys_t *app;         /* what the application set, or NULL */
+	mbedtls_ssl_export_keys_t *app; /* what the application set, or NULL */
 	mbedtls_ssl_export_keys_ext_t *app_ext;
 	void *app_p;
 	struct hooked *next;
@@ -89,7 +93,7 @@ static int export_keys(void *p, const unsigned char *ms, const unsigned char *kb
 	void *target = frame_export_target(app.conf, &why);
 	if (target && core_prf(prf) != CORE_PRF_NONE)
 		capture_export_keys(target, CORE_EXPORT_TLS12_MASTER_SECRET, ms, 48, client_random,
-				 server_random, core_prf(prf));
+				    server_random, core_prf(prf));
 	else if (why)
 		log_msg(LOG_INFO, "%s: that connection stays in Mbed TLS", why);
 	int ret = 0;
@@ -120,7 +124,7 @@ static struct hooked *hook_locked(const mbedtls_ssl_config *conf)
 static void set_export_keys_cb(mbedtls_ssl_context *ssl, const mbedtls_ssl_config *conf, void *p)
 {
 	(void)ssl, (void)p; /* found again from the thread's frames when the keys come */
-	if (!conf) /* not set up yet: mbedtls_ssl_setup comes back here with its config */
+	if (!conf)	    /* not set up yet: mbedtls_ssl_setup comes back here with its config */
 		return;
 	pthread_mutex_lock(&hooked_lock);
 	hook_locked(conf);
@@ -181,7 +185,8 @@ static const char *bind(void *(*lookup)(const char *name))
 		ADAPTER_SYM(suite_id_fn, "mbedtls_ssl_get_ciphersuite_id"),
 		ADAPTER_SYM(mbed_adapter_228.suite_name, "mbedtls_ssl_get_ciphersuite"),
 		ADAPTER_SYM(mbed_adapter_228.version_name, "mbedtls_ssl_get_version"),
-		ADAPTER_SYM(mbed_adapter_228.max_out_payload, "mbedtls_ssl_get_max_out_record_payload"),
+		ADAPTER_SYM(mbed_adapter_228.max_out_payload,
+			    "mbedtls_ssl_get_max_out_record_payload"),
 		ADAPTER_SYM(conf_export_fn, "mbedtls_ssl_conf_export_keys_cb"),
 		ADAPTER_SYM(conf_export_ext_fn, "mbedtls_ssl_conf_export_keys_ext_cb"),
 		ADAPTER_CRYPTO_SYMS,

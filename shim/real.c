@@ -26,60 +26,117 @@ typedef mbedtls_ssl_context ctx_t;
 typedef mbedtls_ssl_config conf_t;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
-static void ctx_void(ctx_t *s) {}
-static int ctx_int(ctx_t *s) { return UNAVAILABLE; }
-static int setup_stub(ctx_t *s, const conf_t *c) { return UNAVAILABLE; }
+static void ctx_void(ctx_t *s)
+{
+}
+static int ctx_int(ctx_t *s)
+{
+	return UNAVAILABLE;
+}
+static int setup_stub(ctx_t *s, const conf_t *c)
+{
+	return UNAVAILABLE;
+}
 static void set_bio_stub(ctx_t *s, void *p, mbedtls_ssl_send_t *f, mbedtls_ssl_recv_t *r,
-			 mbedtls_ssl_recv_timeout_t *t) {}
-static void export_stub(ctx_t *s, mbedtls_ssl_export_keys_t *f, void *p) {}
-static int read_stub(ctx_t *s, unsigned char *b, size_t n) { return UNAVAILABLE; }
-static int write_stub(ctx_t *s, const unsigned char *b, size_t n) { return UNAVAILABLE; }
-static int alert_stub(ctx_t *s, unsigned char l, unsigned char m) { return UNAVAILABLE; }
-static size_t avail_stub(const ctx_t *s) { return 0; }
-static int pending_stub(const ctx_t *s) { return 0; }
-static void conf_void(conf_t *c) {}
-static int defaults_stub(conf_t *c, int e, int t, int p) { return UNAVAILABLE; }
-static void conf_int(conf_t *c, int v) {}
-static void conf_u32(conf_t *c, uint32_t v) {}
-static void conf_export_stub(conf_t *c, void (*f)(void), void *p) {}
+			 mbedtls_ssl_recv_timeout_t *t)
+{
+}
+static void export_stub(ctx_t *s, mbedtls_ssl_export_keys_t *f, void *p)
+{
+}
+static int read_stub(ctx_t *s, unsigned char *b, size_t n)
+{
+	return UNAVAILABLE;
+}
+static int write_stub(ctx_t *s, const unsigned char *b, size_t n)
+{
+	return UNAVAILABLE;
+}
+static int alert_stub(ctx_t *s, unsigned char l, unsigned char m)
+{
+	return UNAVAILABLE;
+}
+static size_t avail_stub(const ctx_t *s)
+{
+	return 0;
+}
+static int pending_stub(const ctx_t *s)
+{
+	return 0;
+}
+static void conf_void(conf_t *c)
+{
+}
+static int defaults_stub(conf_t *c, int e, int t, int p)
+{
+	return UNAVAILABLE;
+}
+static void conf_int(conf_t *c, int v)
+{
+}
+static void conf_u32(conf_t *c, uint32_t v)
+{
+}
+static void conf_export_stub(conf_t *c, void (*f)(void), void *p)
+{
+}
 #pragma GCC diagnostic pop
 
-#define STUBS {                                                                                  \
-	.init = ctx_void, .setup = setup_stub, .set_bio = set_bio_stub,                           \
-	.set_export_keys_cb = export_stub, .handshake = ctx_int, .handshake_step = ctx_int,       \
-	.read = read_stub, .write = write_stub, .close_notify = ctx_int,                          \
-	.send_alert_message = alert_stub, .get_bytes_avail = avail_stub,                          \
-	.check_pending = pending_stub, .session_reset = ctx_int, .free = ctx_void,                \
-	.renegotiate = ctx_int, .config_init = conf_void, .config_defaults = defaults_stub,       \
-	.config_free = conf_void, .conf_endpoint = conf_int, .conf_transport = conf_int,          \
-	.conf_renegotiation = conf_int, .conf_read_timeout = conf_u32, .conf_signal_tickets = conf_int, \
-	.conf_export_keys_cb = conf_export_stub, .conf_export_keys_ext_cb = conf_export_stub,     \
-	/* net_send, net_recv, net_recv_timeout: NULL (only compared, never called) */            \
-}
+#define STUBS                                                                                    \
+	{                                                                                        \
+		.init = ctx_void, .setup = setup_stub, .set_bio = set_bio_stub,                  \
+		.set_export_keys_cb = export_stub, .handshake = ctx_int,                         \
+		.handshake_step = ctx_int, .read = read_stub, .write = write_stub,               \
+		.close_notify = ctx_int, .send_alert_message = alert_stub,                       \
+		.get_bytes_avail = avail_stub, .check_pending = pending_stub,                    \
+		.session_reset = ctx_int, .free = ctx_void, .renegotiate = ctx_int,              \
+		.config_init = conf_void, .config_defaults = defaults_stub,                      \
+		.config_free = conf_void, .conf_endpoint = conf_int, .conf_transport = conf_int, \
+		.conf_renegotiation = conf_int, .conf_read_timeout = conf_u32,                   \
+		.conf_signal_tickets = conf_int, .conf_export_keys_cb = conf_export_stub,        \
+		.conf_export_keys_ext_cb = conf_export_stub,                                     \
+		/* net_send, net_recv, net_recv_timeout: NULL (only compared, never called) */   \
+	}
 struct real_fns real = STUBS;
 static const struct real_fns stubs = STUBS;
 #undef STUBS
 
 /* Where each wrapped function's real one goes, by name. */
-#define F(field, name) { name, offsetof(struct real_fns, field) }
-static const struct { const char *name; size_t at; } wrapped[] = {
-	F(init, "mbedtls_ssl_init"), F(setup, "mbedtls_ssl_setup"), F(set_bio, "mbedtls_ssl_set_bio"),
+#define F(field, name)                                 \
+	{                                              \
+		name, offsetof(struct real_fns, field) \
+	}
+static const struct {
+	const char *name;
+	size_t at;
+} wrapped[] = {
+	F(init, "mbedtls_ssl_init"),
+	F(setup, "mbedtls_ssl_setup"),
+	F(set_bio, "mbedtls_ssl_set_bio"),
 	F(set_export_keys_cb, "mbedtls_ssl_set_export_keys_cb"),
-	F(handshake, "mbedtls_ssl_handshake"), F(handshake_step, "mbedtls_ssl_handshake_step"),
-	F(read, "mbedtls_ssl_read"), F(write, "mbedtls_ssl_write"),
+	F(handshake, "mbedtls_ssl_handshake"),
+	F(handshake_step, "mbedtls_ssl_handshake_step"),
+	F(read, "mbedtls_ssl_read"),
+	F(write, "mbedtls_ssl_write"),
 	F(close_notify, "mbedtls_ssl_close_notify"),
 	F(send_alert_message, "mbedtls_ssl_send_alert_message"),
-	F(get_bytes_avail, "mbedtls_ssl_get_bytes_avail"), F(check_pending, "mbedtls_ssl_check_pending"),
-	F(session_reset, "mbedtls_ssl_session_reset"), F(free, "mbedtls_ssl_free"),
-	F(renegotiate, "mbedtls_ssl_renegotiate"), F(config_init, "mbedtls_ssl_config_init"),
-	F(config_defaults, "mbedtls_ssl_config_defaults"), F(config_free, "mbedtls_ssl_config_free"),
-	F(conf_endpoint, "mbedtls_ssl_conf_endpoint"), F(conf_transport, "mbedtls_ssl_conf_transport"),
+	F(get_bytes_avail, "mbedtls_ssl_get_bytes_avail"),
+	F(check_pending, "mbedtls_ssl_check_pending"),
+	F(session_reset, "mbedtls_ssl_session_reset"),
+	F(free, "mbedtls_ssl_free"),
+	F(renegotiate, "mbedtls_ssl_renegotiate"),
+	F(config_init, "mbedtls_ssl_config_init"),
+	F(config_defaults, "mbedtls_ssl_config_defaults"),
+	F(config_free, "mbedtls_ssl_config_free"),
+	F(conf_endpoint, "mbedtls_ssl_conf_endpoint"),
+	F(conf_transport, "mbedtls_ssl_conf_transport"),
 	F(conf_renegotiation, "mbedtls_ssl_conf_renegotiation"),
 	F(conf_read_timeout, "mbedtls_ssl_conf_read_timeout"),
 	F(conf_signal_tickets, "mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets"),
 	F(conf_export_keys_cb, "mbedtls_ssl_conf_export_keys_cb"),
 	F(conf_export_keys_ext_cb, "mbedtls_ssl_conf_export_keys_ext_cb"),
-	F(net_send, "mbedtls_net_send"), F(net_recv, "mbedtls_net_recv"),
+	F(net_send, "mbedtls_net_send"),
+	F(net_recv, "mbedtls_net_recv"),
 	F(net_recv_timeout, "mbedtls_net_recv_timeout"),
 };
 #undef F
@@ -105,9 +162,9 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 /* ---- the loaded Mbed TLS objects (dl_iterate_phdr) ---- */
 
 struct scan {
-	unsigned ssl, crypto;      /* libmbedtls.so* and libmbedcrypto.so* objects loaded */
-	char ssl_path[4096];       /* the first libmbedtls's path */
-	unsigned long long adds;   /* the loader's count of objects ever loaded */
+	unsigned ssl, crypto;	 /* libmbedtls.so* and libmbedcrypto.so* objects loaded */
+	char ssl_path[4096];	 /* the first libmbedtls's path */
+	unsigned long long adds; /* the loader's count of objects ever loaded */
 };
 
 static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
@@ -134,8 +191,9 @@ static void *lookup(const char *name)
 static const struct mbed_adapter *choose(const struct scan *s, unsigned *version, const char **why)
 {
 	if (s->ssl == 0) {
-		*why = dlsym(RTLD_NEXT, "mbedtls_ssl_init") ? "Mbed TLS is not a shared libmbedtls here"
-							     : "no Mbed TLS in the process";
+		*why = dlsym(RTLD_NEXT, "mbedtls_ssl_init")
+			       ? "Mbed TLS is not a shared libmbedtls here"
+			       : "no Mbed TLS in the process";
 		return NULL;
 	}
 	if (s->ssl > 1 || s->crypto > 1) {

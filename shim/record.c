@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "record.h"
 
-void rec_feed(struct rec_parser *p, const unsigned char *buf, size_t n,
-	      const struct rec_sink *sink, void *arg)
+void rec_feed(struct rec_parser *p, const unsigned char *buf, size_t n, const struct rec_sink *sink,
+	      void *arg)
 {
 	while (n > 0 && !p->broken) {
 		if (p->hdr_have < REC_HDR_LEN) {
@@ -18,7 +18,8 @@ void rec_feed(struct rec_parser *p, const unsigned char *buf, size_t n,
 				return;
 			unsigned type = p->hdr[0];
 			size_t len = ((size_t)p->hdr[3] << 8) | p->hdr[4];
-			if (type < REC_CCS || type > REC_APPDATA || p->hdr[1] != 3 || len > REC_MAX_BODY) {
+			if (type < REC_CCS || type > REC_APPDATA || p->hdr[1] != 3 ||
+			    len > REC_MAX_BODY) {
 				p->broken = true;
 				return;
 			}

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define REC_HDR_LEN 5
+#define REC_HDR_LEN  5
 /* Largest ciphertext length a TLS 1.2 record may announce (2^14 + 2048). */
 #define REC_MAX_BODY (16384 + 2048)
 
@@ -26,8 +26,8 @@ struct rec_parser {
 };
 
 /* Feeds n bytes that passed through the BIO; calls the sink at record boundaries. */
-void rec_feed(struct rec_parser *p, const unsigned char *buf, size_t n,
-	      const struct rec_sink *sink, void *arg);
+void rec_feed(struct rec_parser *p, const unsigned char *buf, size_t n, const struct rec_sink *sink,
+	      void *arg);
 /* True when no record is half-seen: every byte seen belongs to a complete record. */
 bool rec_at_boundary(const struct rec_parser *p);
 

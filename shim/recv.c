@@ -20,7 +20,7 @@
 
 /* The two answers of recv_record/recv_waiting that are not the socket's errno: bytes without
  * the kernel's record type (not a kernel-TLS socket), and the config's read timeout ran out. */
-#define NOT_KTLS (-EPROTOTYPE)
+#define NOT_KTLS     (-EPROTOTYPE)
 #define RECV_TIMEOUT (-ETIME)
 
 #ifndef SOL_TLS
@@ -35,25 +35,20 @@ static int recv_error(int err)
 #if EWOULDBLOCK != EAGAIN
 	case EWOULDBLOCK:
 #endif
-	case EINTR:
-		return MBEDTLS_ERR_SSL_WANT_READ;
+	case EINTR: return MBEDTLS_ERR_SSL_WANT_READ;
 	case EPIPE:
-	case ECONNRESET:
-		return MBEDTLS_ERR_NET_CONN_RESET;
-	case EBADMSG:
-		return MBEDTLS_ERR_SSL_INVALID_MAC;
+	case ECONNRESET: return MBEDTLS_ERR_NET_CONN_RESET;
+	case EBADMSG: return MBEDTLS_ERR_SSL_INVALID_MAC;
 	case EMSGSIZE:
 		/* A header announcing more than a record may hold: Mbed TLS's own word for it is
 		 * "more data than fits" (BAD_INPUT_DATA). */
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
-	case EINVAL:
-		return MBEDTLS_ERR_SSL_INVALID_RECORD;
+	case EINVAL: return MBEDTLS_ERR_SSL_INVALID_RECORD;
 	case EKEYEXPIRED:
 		/* Decryption paused at a KeyUpdate no new key followed (6.14+): Mbed TLS's word for
 		 * a KeyUpdate. */
 		return MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
-	default:
-		return MBEDTLS_ERR_NET_RECV_FAILED;
+	default: return MBEDTLS_ERR_NET_RECV_FAILED;
 	}
 }
 
@@ -66,8 +61,10 @@ static ssize_t recv_record(struct ksock *ks, unsigned char *buf, size_t len, int
 {
 	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
 	ssize_t n = recvmsg(ks->fd, &msg, flags);
 	if (n < 0)
 		return -errno;
@@ -127,8 +124,8 @@ static ssize_t recv_rest(struct ksock *ks, unsigned char *buf, size_t len, unsig
  * config's read timeout as it is now (0: for ever), then reads: here a read that finds nothing
  * waits in poll() and reads again, until a whole record is there or the time is up
  * (RECV_TIMEOUT). The socket's mode and the app's SO_RCVTIMEO are the app's own. */
-static ssize_t recv_waiting(struct ksock *ks, unsigned char *buf, size_t len,
-			    unsigned char *type, bool *eor)
+static ssize_t recv_waiting(struct ksock *ks, unsigned char *buf, size_t len, unsigned char *type,
+			    bool *eor)
 {
 	if (!ks->waits)
 		return recv_record(ks, buf, len, 0, type, eor);
@@ -155,8 +152,10 @@ static ssize_t recv_waiting(struct ksock *ks, unsigned char *buf, size_t len,
 static int recv_failed(const struct ksock *ks, ssize_t n)
 {
 	if (n == NOT_KTLS) {
-		log_msg(LOG_ERROR, "fd=%d: bytes without a record type: not the kernel-TLS socket any "
-			"more; refused", ks->fd);
+		log_msg(LOG_ERROR,
+			"fd=%d: bytes without a record type: not the kernel-TLS socket any "
+			"more; refused",
+			ks->fd);
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
 	}
 	return n == RECV_TIMEOUT ? MBEDTLS_ERR_SSL_TIMEOUT : recv_error((int)-n);
@@ -170,11 +169,13 @@ static int finish_control(struct ksock *ks, bool *done)
 	unsigned char type = 0;
 	bool eor = false;
 	int err = 0;
-	ssize_t n = recv_waiting(ks, io->ctrl + io->ctrl_len, IO_BUFFER_LEN - io->ctrl_len, &type, &eor);
+	ssize_t n = recv_waiting(ks, io->ctrl + io->ctrl_len, IO_BUFFER_LEN - io->ctrl_len, &type,
+				 &eor);
 	*done = n <= 0;
 	if (n <= 0)
 		return n ? recv_failed(ks, n) : 0;
-	*done = control_absorb(ks, type, io->ctrl + io->ctrl_len, (size_t)n, eor, &err) == CTRL_FAILED;
+	*done = control_absorb(ks, type, io->ctrl + io->ctrl_len, (size_t)n, eor, &err) ==
+		CTRL_FAILED;
 	return err;
 }
 
@@ -198,7 +199,8 @@ int recv_read(struct ksock *ks, unsigned char *buf, size_t len)
 		ssize_t n = recv_waiting(ks, buf, len, &type, &eor);
 		int ret = n < 0 ? recv_failed(ks, n) : (int)n;
 		if (ret == MBEDTLS_ERR_SSL_INVALID_MAC)
-			io_alert(ks, MBEDTLS_SSL_ALERT_LEVEL_FATAL, MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC);
+			io_alert(ks, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+				 MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC);
 		if (ret <= 0)
 			return ret; /* EOF (0, as Mbed TLS reports it) or an error */
 		if (type == MBEDTLS_SSL_MSG_APPLICATION_DATA) {

@@ -34,15 +34,18 @@ static enum rekey_answer kernel_rekey_answer(bool probe)
 	if (r >= 0)
 		return store(r ? REKEY_YES : REKEY_NO);
 	if (!atomic_exchange(&probe_failure_logged, true))
-		log_msg(LOG_ERROR, "TLS 1.3 rekey probe failed (%s); next secrets are kept and the kernel "
-			"is asked again when a key must change", strerror(-r));
+		log_msg(LOG_ERROR,
+			"TLS 1.3 rekey probe failed (%s); next secrets are kept and the kernel "
+			"is asked again when a key must change",
+			strerror(-r));
 	return REKEY_UNKNOWN;
 }
 
 /* The next secret of d in place; on failure none (the next KeyUpdate fails cleanly). */
 static void ratchet(struct ksock *ks, enum dir d)
 {
-	if (keys_tls13_next_secret(ks->suite->md_type, ks->next_secret[d], ks->next_secret_len[d])) {
+	if (keys_tls13_next_secret(ks->suite->md_type, ks->next_secret[d],
+				   ks->next_secret_len[d])) {
 		keys_wipe(ks->next_secret[d], sizeof(ks->next_secret[d]));
 		ks->next_secret_len[d] = 0;
 	}
@@ -70,15 +73,18 @@ const char *rekey_refusal(struct ksock *ks, enum dir d, bool probe)
 	}
 	if (!ks->next_secret_len[d])
 		return "no next secret";
-	return a == REKEY_UNKNOWN && probe ? "the kernel's rekey probe failed; asked again at the next write"
-					   : NULL;
+	return a == REKEY_UNKNOWN && probe
+		       ? "the kernel's rekey probe failed; asked again at the next write"
+		       : NULL;
 }
 
 int rekey(struct ksock *ks, enum dir d)
 {
 	if (!ks->suite || !ks->next_secret_len[d] || ksock_is_copy(ks))
 		return -ENOKEY;
-	struct ktls_params p = { .version = ks->suite->version, .cipher = ks->suite->cipher, .seq = 0 };
+	struct ktls_params p = { .version = ks->suite->version,
+				 .cipher = ks->suite->cipher,
+				 .seq = 0 };
 	int rc = keys_tls13_traffic(ks->suite, ks->next_secret[d], ks->next_secret_len[d], &p.keys)
 			 ? -ENOKEY
 			 : ktls_install(ks->fd, d, &p);

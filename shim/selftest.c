@@ -20,11 +20,11 @@
 
 /* Every byte nonzero, so a nonce or AAD built from the sequence number wrongly shows (at 0 the
  * nonce is the bare IV and hides such bugs); the second record checks the increment. */
-#define TEST_SEQ 0x0102030405060708ULL
+#define TEST_SEQ     0x0102030405060708ULL
 #define IO_TIMEOUT_S 2
-#define NREC 2
-#define MAX_PLAIN 300
-#define REC_ROOM (REC_HDR_LEN + 8 + MAX_PLAIN + 1 + 16)
+#define NREC	     2
+#define MAX_PLAIN    300
+#define REC_ROOM     (REC_HDR_LEN + 8 + MAX_PLAIN + 1 + 16)
 static const size_t plain_len[NREC] = { MAX_PLAIN, 1 }; /* many AES blocks, then less than one */
 
 /* [tls12=0/tls13=1][kcipher][tx/rx]: 0 unknown, else verdict + 1. */
@@ -62,8 +62,8 @@ static size_t known_answer(const struct suite_info *s, const struct traffic_keys
 		size_t n = plain_len[r];
 		if (s->version == TLS_1_3)
 			plain[n++] = REC_APPDATA;
-		len[r] = seq_record_seal(s, k, TEST_SEQ + (uint64_t)r, REC_APPDATA, plain, n, out + total,
-					 REC_ROOM);
+		len[r] = seq_record_seal(s, k, TEST_SEQ + (uint64_t)r, REC_APPDATA, plain, n,
+					 out + total, REC_ROOM);
 		if (!len[r])
 			return 0;
 		total += len[r];
@@ -138,7 +138,8 @@ static enum selftest_verdict test_rx(int a, int b, const struct suite_info *s,
 static enum selftest_verdict refused(int neg_errno)
 {
 	int e = -neg_errno;
-	return e == EINVAL || e == EOPNOTSUPP || e == ENOPROTOOPT ? SELFTEST_REFUSED : SELFTEST_UNAVAILABLE;
+	return e == EINVAL || e == EOPNOTSUPP || e == ENOPROTOOPT ? SELFTEST_REFUSED
+								  : SELFTEST_UNAVAILABLE;
 }
 
 /* Both directions of (version, cipher) on one loopback pair. */
@@ -152,7 +153,8 @@ static void run(const struct suite_info *s, enum selftest_verdict out[2])
 	bool ready = true;
 	for (int i = 0; i < 2; i++) {
 		int fd = i ? b : a;
-		ready = ready && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) == 0 &&
+		ready = ready &&
+			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) == 0 &&
 			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout)) == 0;
 	}
 	if (ready && ktls_attach_ulp(a) == 0) {
@@ -160,7 +162,9 @@ static void run(const struct suite_info *s, enum selftest_verdict out[2])
 		int e[2];
 		for (int d = 0; d < 2; d++) {
 			test_keys(s, (enum dir)d, &k[d]);
-			struct ktls_params p = { .version = s->version, .cipher = s->cipher, .keys = k[d],
+			struct ktls_params p = { .version = s->version,
+						 .cipher = s->cipher,
+						 .keys = k[d],
 						 .seq = TEST_SEQ };
 			e[d] = ktls_install(a, (enum dir)d, &p);
 		}
@@ -214,18 +218,17 @@ const char *selftest_refusal(uint16_t version, enum kcipher c, enum dir d)
 	if (!config_get()->selftest)
 		return NULL;
 	switch (selftest_check(version, c, d)) {
-	case SELFTEST_PASSED:
-		return NULL;
-	case SELFTEST_REFUSED:
-		return tx ? "kernel refused TLS_TX" : "kernel refused TLS_RX";
+	case SELFTEST_PASSED: return NULL;
+	case SELFTEST_REFUSED: return tx ? "kernel refused TLS_TX" : "kernel refused TLS_RX";
 	case SELFTEST_UNAVAILABLE:
-		log_msg(LOG_DEBUG, "kernel self-test could not run; tried again with the next connection");
+		log_msg(LOG_DEBUG,
+			"kernel self-test could not run; tried again with the next connection");
 		return "kernel self-test could not run";
-	case SELFTEST_WRONG:
-		break;
+	case SELFTEST_WRONG: break;
 	}
 	if (!atomic_exchange(&logged[version == TLS_1_3][c][d], true))
-		log_msg(LOG_ERROR, "kernel self-test failed: TLS %s %s %s: this kernel's kTLS records differ "
+		log_msg(LOG_ERROR,
+			"kernel self-test failed: TLS %s %s %s: this kernel's kTLS records differ "
 			"from Mbed TLS's; that combination stays in Mbed TLS in this process",
 			version == TLS_1_3 ? "1.3" : "1.2", cipher_name(c), tx ? "TX" : "RX");
 	return "kernel self-test failed";

@@ -14,7 +14,7 @@
 
 enum selftest_verdict {
 	SELFTEST_PASSED = 0,  /* the kernel's records match Mbed TLS's */
-	SELFTEST_WRONG,       /* the kernel sealed or opened a record wrong: never trust it */
+	SELFTEST_WRONG,	      /* the kernel sealed or opened a record wrong: never trust it */
 	SELFTEST_REFUSED,     /* the kernel does not take this combination (EINVAL, EOPNOTSUPP) */
 	SELFTEST_UNAVAILABLE, /* could not run now (no socket, no loopback, timeout): not cached */
 };

@@ -120,8 +120,8 @@ static void put_be64(unsigned char out[8], uint64_t v)
  * body is too short to be a record. */
 static bool record_nonce_aad(const struct suite_info *s, const struct traffic_keys *k, uint64_t seq,
 			     const unsigned char *hdr, const unsigned char *body, size_t body_len,
-			     unsigned char nonce[KEYS_IV_LEN], unsigned char aad[13], size_t *aad_len,
-			     size_t *skip)
+			     unsigned char nonce[KEYS_IV_LEN], unsigned char aad[13],
+			     size_t *aad_len, size_t *skip)
 {
 	unsigned char seq_be[8];
 	size_t explicit_len = cipher_explicit_nonce_len(s->cipher, s->version);
@@ -194,10 +194,10 @@ size_t seq_record_seal(const struct suite_info *s, const struct traffic_keys *k,
 	size_t aad_len;
 	const struct mbed_adapter *mbed = real_adapter();
 	bool ok = mbed &&
-		  record_nonce_aad(s, k, seq, rec, rec + REC_HDR_LEN, body_len, nonce, aad, &aad_len,
-				   &skip) &&
-		  mbed->aead_seal(s->cipher, k->key, k->key_len, nonce, aad, aad_len, plain, plain_len,
-				  rec + REC_HDR_LEN + skip) == 0;
+		  record_nonce_aad(s, k, seq, rec, rec + REC_HDR_LEN, body_len, nonce, aad,
+				   &aad_len, &skip) &&
+		  mbed->aead_seal(s->cipher, k->key, k->key_len, nonce, aad, aad_len, plain,
+				  plain_len, rec + REC_HDR_LEN + skip) == 0;
 	keys_wipe(nonce, sizeof(nonce));
 	return ok ? REC_HDR_LEN + body_len : 0;
 }

@@ -17,7 +17,7 @@
 #include "keys.h"
 #include "record.h"
 
-#define SEQ_MAX_STORED 48
+#define SEQ_MAX_STORED	     48
 #define SEQ_MAX_STORED_BYTES (256 * 1024)
 
 struct stored_rec {
@@ -27,22 +27,22 @@ struct stored_rec {
 
 struct seq_dir {
 	struct rec_parser parser;
-	uint16_t version;  /* 0 until the export-keys callback told us; then TLS_1_2 / TLS_1_3 */
-	bool sealed;       /* TLS 1.3: handshake over, every later record is application epoch */
-	bool ccs_seen;     /* TLS 1.2: the epoch of the current keys started */
-	bool overflow;     /* more to store than the bounds allow: nothing can be proven */
-	bool storing;      /* the record being framed goes into the store */
+	uint16_t version; /* 0 until the export-keys callback told us; then TLS_1_2 / TLS_1_3 */
+	bool sealed;	  /* TLS 1.3: handshake over, every later record is application epoch */
+	bool ccs_seen;	  /* TLS 1.2: the epoch of the current keys started */
+	bool overflow;	  /* more to store than the bounds allow: nothing can be proven */
+	bool storing;	  /* the record being framed goes into the store */
 	size_t nrec, stored_bytes;
 	struct stored_rec recs[SEQ_MAX_STORED];
-	uint64_t counted;  /* records of the epoch after the stored ones */
+	uint64_t counted; /* records of the epoch after the stored ones */
 };
 
 enum seq_result {
 	SEQ_OK = 0,
-	SEQ_ERR_STREAM = -1,    /* the stream is not framed TLS, or a record is half-seen */
-	SEQ_ERR_OVERFLOW = -2,  /* too many handshake records stored */
-	SEQ_ERR_NO_EPOCH = -3,  /* no key change seen in this direction */
-	SEQ_ERR_UNPROVEN = -4,  /* no stored record opens with the keys we hold */
+	SEQ_ERR_STREAM = -1,   /* the stream is not framed TLS, or a record is half-seen */
+	SEQ_ERR_OVERFLOW = -2, /* too many handshake records stored */
+	SEQ_ERR_NO_EPOCH = -3, /* no key change seen in this direction */
+	SEQ_ERR_UNPROVEN = -4, /* no stored record opens with the keys we hold */
 };
 
 void seq_feed(struct seq_dir *d, const unsigned char *buf, size_t n);

@@ -41,9 +41,10 @@ void stats_format(const struct stats_counts *s, char *line, size_t cap)
 {
 	int n = snprintf(line, cap, "stats: connections=%lu tx_kernel=%lu rx_kernel=%lu",
 			 s->connections, s->tx_kernel, s->rx_kernel);
-	for (int i = 0; i < STATS_MAX_REASONS && s->reasons[i].why && n >= 0 && (size_t)n < cap; i++)
-		n += snprintf(line + n, cap - (size_t)n, "%s%s=%lu", i ? "," : " fallbacks: ",
-			      s->reasons[i].why, s->reasons[i].count);
+	for (int i = 0; i < STATS_MAX_REASONS && s->reasons[i].why && n >= 0 && (size_t)n < cap;
+	     i++)
+		n += snprintf(line + n, cap - (size_t)n, "%s%s=%lu",
+			      i ? "," : " fallbacks: ", s->reasons[i].why, s->reasons[i].count);
 }
 
 static void summary(void)
@@ -66,8 +67,14 @@ void stats_connection(const char *tx_why, const char *rx_why)
 }
 
 /* A child forked while another thread counted would hang at exit in summary(). */
-static void fork_prepare(void) { pthread_mutex_lock(&lock); }
-static void fork_release(void) { pthread_mutex_unlock(&lock); }
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&lock);
+}
+static void fork_release(void)
+{
+	pthread_mutex_unlock(&lock);
+}
 
 /* Registered at load time, so that a process that made no connection says so too. */
 __attribute__((constructor)) static void stats_at_load(void)

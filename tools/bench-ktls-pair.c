@@ -110,8 +110,8 @@ int main(int argc, char **argv)
 	install(fd, &o);
 	probe_hs_end();
 	int send_fd = bench_open(o.send_file, 0), recv_fd = bench_open(o.recv_file, 1);
-	uint64_t bytes = send_fd >= 0 ? sender(fd, send_fd, buf, o.chunk) :
-					receiver(fd, recv_fd, buf, o.chunk);
+	uint64_t bytes = send_fd >= 0 ? sender(fd, send_fd, buf, o.chunk)
+				      : receiver(fd, recv_fd, buf, o.chunk);
 	close(fd);
 	printf("DONE bytes=%llu ktls_tx=1 ktls_rx=1\n", (unsigned long long)bytes);
 	probe_report();

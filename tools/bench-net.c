@@ -36,17 +36,32 @@ static size_t size_arg(const char *s, const char *usage)
 
 void bench_parse(struct bench_opts *o, int argc, char **argv, const char *usage)
 {
-	enum { O_SERVER = 1, O_CLIENT, O_PORT, O_PORT_FILE, O_TLS, O_SEND, O_RECV, O_CHUNK, O_CONNS,
-	       O_CERT };
-	static const struct option longopts[] = {
-		{"server", no_argument, NULL, O_SERVER},	{"client", no_argument, NULL, O_CLIENT},
-		{"port", required_argument, NULL, O_PORT},	{"port-file", required_argument, NULL, O_PORT_FILE},
-		{"tls", required_argument, NULL, O_TLS},	{"send-file", required_argument, NULL, O_SEND},
-		{"recv-file", required_argument, NULL, O_RECV}, {"chunk", required_argument, NULL, O_CHUNK},
-		{"connections", required_argument, NULL, O_CONNS}, {"cert", required_argument, NULL, O_CERT},
-		{NULL, 0, NULL, 0},
+	enum {
+		O_SERVER = 1,
+		O_CLIENT,
+		O_PORT,
+		O_PORT_FILE,
+		O_TLS,
+		O_SEND,
+		O_RECV,
+		O_CHUNK,
+		O_CONNS,
+		O_CERT
 	};
-	*o = (struct bench_opts){.tls = 13, .chunk = 16384, .connections = 1, .server = -1};
+	static const struct option longopts[] = {
+		{ "server", no_argument, NULL, O_SERVER },
+		{ "client", no_argument, NULL, O_CLIENT },
+		{ "port", required_argument, NULL, O_PORT },
+		{ "port-file", required_argument, NULL, O_PORT_FILE },
+		{ "tls", required_argument, NULL, O_TLS },
+		{ "send-file", required_argument, NULL, O_SEND },
+		{ "recv-file", required_argument, NULL, O_RECV },
+		{ "chunk", required_argument, NULL, O_CHUNK },
+		{ "connections", required_argument, NULL, O_CONNS },
+		{ "cert", required_argument, NULL, O_CERT },
+		{ NULL, 0, NULL, 0 },
+	};
+	*o = (struct bench_opts){ .tls = 13, .chunk = 16384, .connections = 1, .server = -1 };
 	int c;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -75,8 +90,9 @@ void bench_parse(struct bench_opts *o, int argc, char **argv, const char *usage)
 int bench_listen(const struct bench_opts *o)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)o->port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sa);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64) ||
@@ -107,8 +123,9 @@ int bench_accept(int lfd)
 int bench_connect(const struct bench_opts *o)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)o->port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 		bench_die("bench", "connect");
 	return fd;

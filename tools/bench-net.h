@@ -8,14 +8,14 @@
 #include <stddef.h>
 
 struct bench_opts {
-	int server;		/* 1: listen on 127.0.0.1, accept --connections connections */
-	int port;		/* client: the server's port; server: 0 = any */
-	const char *port_file;	/* server: also write the port here */
-	int tls;		/* 12 or 13 */
+	int server;	       /* 1: listen on 127.0.0.1, accept --connections connections */
+	int port;	       /* client: the server's port; server: 0 = any */
+	const char *port_file; /* server: also write the port here */
+	int tls;	       /* 12 or 13 */
 	const char *send_file, *recv_file;
 	size_t chunk;
 	int connections;
-	const char *cert;	/* ossl-bulk: the directory of tests/apps/gen-certs */
+	const char *cert; /* ossl-bulk: the directory of tests/apps/gen-certs */
 };
 
 /* Parses the options shared by the helpers (USAGE is printed on a bad one; exit 2). */

@@ -38,11 +38,13 @@ static SSL_CTX *context(const struct bench_opts *o)
 	char crt[4096], key[4096];
 	SSL_CTX *ctx = SSL_CTX_new(o->server ? TLS_server_method() : TLS_client_method());
 	int v = o->tls == 13 ? TLS1_3_VERSION : TLS1_2_VERSION;
-	if (!ctx || !SSL_CTX_set_min_proto_version(ctx, v) || !SSL_CTX_set_max_proto_version(ctx, v))
+	if (!ctx || !SSL_CTX_set_min_proto_version(ctx, v) ||
+	    !SSL_CTX_set_max_proto_version(ctx, v))
 		die_ssl("SSL_CTX");
 	/* AES-128-GCM like every other case; no tickets, as the stand-in apps send none. */
 	if (!SSL_CTX_set_cipher_list(ctx, "ECDHE-RSA-AES128-GCM-SHA256") ||
-	    !SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256") || !SSL_CTX_set_num_tickets(ctx, 0))
+	    !SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256") ||
+	    !SSL_CTX_set_num_tickets(ctx, 0))
 		die_ssl("cipher");
 	if (o->server) {
 		snprintf(crt, sizeof(crt), "%s/server-rsa.crt", o->cert);
@@ -132,7 +134,8 @@ int main(int argc, char **argv)
 		int ktx = BIO_get_ktls_send(SSL_get_wbio(ssl)) > 0;
 		int krx = BIO_get_ktls_recv(SSL_get_rbio(ssl)) > 0;
 		uint64_t bytes = transfer(ssl, &o, buf);
-		printf("DONE bytes=%llu ktls_tx=%d ktls_rx=%d\n", (unsigned long long)bytes, ktx, krx);
+		printf("DONE bytes=%llu ktls_tx=%d ktls_rx=%d\n", (unsigned long long)bytes, ktx,
+		       krx);
 		SSL_free(ssl);
 		close(fd);
 	}

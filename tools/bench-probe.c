@@ -100,7 +100,8 @@ void probe_hs_end(void)
 
 void probe_report(void)
 {
-	uint64_t exit_tsc = cycles(), exit_mono = now(CLOCK_MONOTONIC), exit_real = now(CLOCK_REALTIME);
+	uint64_t exit_tsc = cycles(), exit_mono = now(CLOCK_MONOTONIC),
+		 exit_real = now(CLOCK_REALTIME);
 	uint64_t cpu[2], last_read_mono = 0;
 	cpu_now(cpu);
 	if (last_read_tsc && handoff_tsc && exit_tsc > handoff_tsc && last_read_tsc >= handoff_tsc)
@@ -114,8 +115,8 @@ void probe_report(void)
 	size_t cap = 400 + 2 * 21 * hs_count, n = 0;
 	char *line = malloc(cap);
 	if (line) {
-		n += (size_t)snprintf(line + n, cap - n, "probe pid=%d conns=%zu hs_ns=", (int)getpid(),
-				      hs_count);
+		n += (size_t)snprintf(line + n, cap - n,
+				      "probe pid=%d conns=%zu hs_ns=", (int)getpid(), hs_count);
 		for (size_t i = 0; i < hs_count; i++)
 			n += (size_t)snprintf(line + n, cap - n, "%s%llu", i ? "," : "",
 					      (unsigned long long)hs_ns[2 * i]);
@@ -123,14 +124,15 @@ void probe_report(void)
 		for (size_t i = 0; i < hs_count; i++)
 			n += (size_t)snprintf(line + n, cap - n, "%s%llu", i ? "," : "",
 					      (unsigned long long)hs_ns[2 * i + 1]);
-		n += (size_t)snprintf(line + n, cap - n,
-				      " handoff_mono=%llu handoff_real=%llu last_read_mono=%llu exit_mono=%llu"
-				      " exit_real=%llu cpu_handoff=%llu:%llu cpu_exit=%llu:%llu\n",
-				      (unsigned long long)handoff_mono, (unsigned long long)handoff_real,
-				      (unsigned long long)last_read_mono,
-				      (unsigned long long)exit_mono, (unsigned long long)exit_real,
-				      (unsigned long long)cpu_handoff[0], (unsigned long long)cpu_handoff[1],
-				      (unsigned long long)cpu[0], (unsigned long long)cpu[1]);
+		n += (size_t)snprintf(
+			line + n, cap - n,
+			" handoff_mono=%llu handoff_real=%llu last_read_mono=%llu exit_mono=%llu"
+			" exit_real=%llu cpu_handoff=%llu:%llu cpu_exit=%llu:%llu\n",
+			(unsigned long long)handoff_mono, (unsigned long long)handoff_real,
+			(unsigned long long)last_read_mono, (unsigned long long)exit_mono,
+			(unsigned long long)exit_real, (unsigned long long)cpu_handoff[0],
+			(unsigned long long)cpu_handoff[1], (unsigned long long)cpu[0],
+			(unsigned long long)cpu[1]);
 		int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (fd >= 0) {
 			if (write(fd, line, n) != (ssize_t)n)

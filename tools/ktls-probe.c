@@ -24,12 +24,13 @@ static const struct {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ktls-probe [--json]\n"
-		   "Probes on loopback TCP sockets which kTLS versions, ciphers and directions this\n"
-		   "kernel accepts, and the shim's self-test of each (records sealed and opened by\n"
-		   "the kernel against Mbed TLS; \"failed\" means the shim keeps it in user space).\n"
-		   "--json prints one JSON object. Exit 0 when anything can be offloaded, 1 when\n"
-		   "nothing.\n");
+	fprintf(f,
+		"usage: ktls-probe [--json]\n"
+		"Probes on loopback TCP sockets which kTLS versions, ciphers and directions this\n"
+		"kernel accepts, and the shim's self-test of each (records sealed and opened by\n"
+		"the kernel against Mbed TLS; \"failed\" means the shim keeps it in user space).\n"
+		"--json prints one JSON object. Exit 0 when anything can be offloaded, 1 when\n"
+		"nothing.\n");
 }
 
 static void json_string(const char *s)
@@ -51,13 +52,11 @@ static const char *ulp_reason(int e)
 {
 	switch (e) {
 	case ENOENT:
-		return "ENOENT: no tls ULP in this kernel (CONFIG_TLS off or tls module not loadable)";
-	case EPERM:
-		return "EPERM: not permitted";
-	case EOPNOTSUPP:
-		return "EOPNOTSUPP: not supported on this socket";
-	default:
-		return strerror(e);
+		return "ENOENT: no tls ULP in this kernel (CONFIG_TLS off or tls module not "
+		       "loadable)";
+	case EPERM: return "EPERM: not permitted";
+	case EOPNOTSUPP: return "EOPNOTSUPP: not supported on this socket";
+	default: return strerror(e);
 	}
 }
 
@@ -92,13 +91,15 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < NCIPHERS; i++)
 			for (int d = 0; d < 2; d++)
 				verdict[v][i][d] = selftest_verdict_str(
-					caps.ulp ? selftest_check(v ? TLS_1_3 : TLS_1_2, ciphers[i].c, (enum dir)d)
+					caps.ulp ? selftest_check(v ? TLS_1_3 : TLS_1_2,
+								  ciphers[i].c, (enum dir)d)
 						 : SELFTEST_UNAVAILABLE);
 
 	int any = 0;
 	for (int v = 0; v < 2; v++)
 		for (size_t i = 0; i < NCIPHERS; i++)
-			any |= caps.can[v][ciphers[i].c][DIR_TX] | caps.can[v][ciphers[i].c][DIR_RX];
+			any |= caps.can[v][ciphers[i].c][DIR_TX] |
+			       caps.can[v][ciphers[i].c][DIR_RX];
 
 	if (json) {
 		printf("{\"kernel\":");
@@ -108,8 +109,9 @@ int main(int argc, char **argv)
 			printf(",\"%s\":{", v ? "tls13" : "tls12");
 			for (size_t i = 0; i < NCIPHERS; i++) {
 				const bool *d = caps.can[v][ciphers[i].c];
-				printf("%s\"%s\":{\"tx\":%s,\"rx\":%s}", i ? "," : "", ciphers[i].key,
-				       d[DIR_TX] ? "true" : "false", d[DIR_RX] ? "true" : "false");
+				printf("%s\"%s\":{\"tx\":%s,\"rx\":%s}", i ? "," : "",
+				       ciphers[i].key, d[DIR_TX] ? "true" : "false",
+				       d[DIR_RX] ? "true" : "false");
 			}
 			printf("}");
 		}
@@ -117,28 +119,34 @@ int main(int argc, char **argv)
 		for (int v = 0; v < 2; v++) {
 			printf("%s\"%s\":{", v ? "," : "", v ? "tls13" : "tls12");
 			for (size_t i = 0; i < NCIPHERS; i++)
-				printf("%s\"%s\":{\"tx\":\"%s\",\"rx\":\"%s\"}", i ? "," : "", ciphers[i].key,
-				       verdict[v][i][DIR_TX], verdict[v][i][DIR_RX]);
+				printf("%s\"%s\":{\"tx\":\"%s\",\"rx\":\"%s\"}", i ? "," : "",
+				       ciphers[i].key, verdict[v][i][DIR_TX],
+				       verdict[v][i][DIR_RX]);
 			printf("}");
 		}
 		printf("}");
-		printf(",\"rekey\":%s}\n", caps.rekey > 0 ? "true" : caps.rekey == 0 ? "false" : "null");
+		printf(",\"rekey\":%s}\n", caps.rekey > 0    ? "true"
+					   : caps.rekey == 0 ? "false"
+							     : "null");
 	} else {
 		printf("kernel: %s\n", release);
 		if (caps.ulp)
 			printf("ULP tls: yes\n");
 		else
 			printf("ULP tls: no (%s)\n", ulp_reason(caps.ulp_errno));
-		printf("\n%-8s %-18s %-3s %-3s %-8s %-8s\n", "version", "cipher", "TX", "RX", "test-TX",
-		       "test-RX");
+		printf("\n%-8s %-18s %-3s %-3s %-8s %-8s\n", "version", "cipher", "TX", "RX",
+		       "test-TX", "test-RX");
 		for (int v = 0; v < 2; v++)
 			for (size_t i = 0; i < NCIPHERS; i++) {
 				const bool *d = caps.can[v][ciphers[i].c];
-				printf("%-8s %-18s %-3s %-3s %-8s %-8s\n", v ? "TLS 1.3" : "TLS 1.2",
-				       ciphers[i].label, d[DIR_TX] ? "yes" : "no", d[DIR_RX] ? "yes" : "no",
+				printf("%-8s %-18s %-3s %-3s %-8s %-8s\n",
+				       v ? "TLS 1.3" : "TLS 1.2", ciphers[i].label,
+				       d[DIR_TX] ? "yes" : "no", d[DIR_RX] ? "yes" : "no",
 				       verdict[v][i][DIR_TX], verdict[v][i][DIR_RX]);
 			}
-		printf("\nTLS 1.3 rekey: %s\n", caps.rekey > 0 ? "yes" : caps.rekey == 0 ? "no (EBUSY)" : "unknown");
+		printf("\nTLS 1.3 rekey: %s\n", caps.rekey > 0	  ? "yes"
+						: caps.rekey == 0 ? "no (EBUSY)"
+								  : "unknown");
 	}
 	return any ? 0 : 1;
 }

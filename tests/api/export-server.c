@@ -90,8 +90,8 @@ int main(int argc, char **argv)
 				    MBEDTLS_SSL_PRESET_DEFAULT);
 	mbedtls_ssl_conf_rng(&conf, mbedtls_ctr_drbg_random, &drbg);
 	mbedtls_ssl_conf_own_cert(&conf, &crt, &key);
-	mbedtls_ssl_protocol_version v = strcmp(argv[3], "1.2") ? MBEDTLS_SSL_VERSION_TLS1_3
-							      : MBEDTLS_SSL_VERSION_TLS1_2;
+	mbedtls_ssl_protocol_version v =
+		strcmp(argv[3], "1.2") ? MBEDTLS_SSL_VERSION_TLS1_3 : MBEDTLS_SSL_VERSION_TLS1_2;
 	mbedtls_ssl_conf_min_tls_version(&conf, v);
 	mbedtls_ssl_conf_max_tls_version(&conf, v);
 	if ((ret = mbedtls_ssl_setup(&ssl, &conf)))
@@ -125,8 +125,8 @@ int main(int argc, char **argv)
 		struct ktlsshim_crypto_info ci;
 		if ((ret = ktlsshim_export(&ssl, dirs[i], &ci)))
 			die(ktlsshim_strerror(ret), ret);
-		ret = setsockopt(client.fd, SOL_TLS, dirs[i] == KTLSSHIM_TX ? TLS_TX : TLS_RX, &ci.u,
-				 (socklen_t)ci.len);
+		ret = setsockopt(client.fd, SOL_TLS, dirs[i] == KTLSSHIM_TX ? TLS_TX : TLS_RX,
+				 &ci.u, (socklen_t)ci.len);
 		mbedtls_platform_zeroize(&ci, sizeof(ci));
 		if (ret)
 			die("setsockopt TLS_TX/TLS_RX", errno);
@@ -135,7 +135,8 @@ int main(int argc, char **argv)
 	unsigned char probe[1];
 	if (mbedtls_ssl_write(&ssl, probe, 1) != MBEDTLS_ERR_SSL_BAD_INPUT_DATA)
 		die("mbedtls_ssl_write after export", 0);
-	printf("EXPORTED %s %s\n", mbedtls_ssl_get_version(&ssl), mbedtls_ssl_get_ciphersuite(&ssl));
+	printf("EXPORTED %s %s\n", mbedtls_ssl_get_version(&ssl),
+	       mbedtls_ssl_get_ciphersuite(&ssl));
 	fflush(stdout);
 
 	/* Both directions at once: the peer may not read before it has written everything. */

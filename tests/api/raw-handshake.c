@@ -41,7 +41,7 @@
 #define SOL_TLS 282
 #endif
 
-#define MAX_SENDS 8
+#define MAX_SENDS  8
 #define MAX_RECORD 16384
 
 static void die(const char *what, int err)
@@ -65,9 +65,10 @@ static size_t unhex(const char *hex, unsigned char *buf, size_t max)
 	for (const char *p = hex; *p; p++) {
 		if (*p == ' ' || *p == ':' || *p == '\t')
 			continue;
-		int v = *p >= '0' && *p <= '9' ? *p - '0' :
-			*p >= 'a' && *p <= 'f' ? *p - 'a' + 10 :
-			*p >= 'A' && *p <= 'F' ? *p - 'A' + 10 : -1;
+		int v = *p >= '0' && *p <= '9'	 ? *p - '0'
+			: *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+			: *p >= 'A' && *p <= 'F' ? *p - 'A' + 10
+						 : -1;
 		if (v < 0)
 			usage();
 		if (half < 0) {
@@ -88,8 +89,10 @@ static int send_record(int fd, unsigned char type, const unsigned char *data, si
 {
 	char cbuf[CMSG_SPACE(sizeof(unsigned char))] = { 0 };
 	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
 	cm->cmsg_level = SOL_TLS;
 	cm->cmsg_type = TLS_SET_RECORD_TYPE;
@@ -105,8 +108,10 @@ static void report_replies(int fd)
 	for (;;) {
 		char cbuf[CMSG_SPACE(sizeof(unsigned char))];
 		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-				      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+		struct msghdr msg = { .msg_iov = &iov,
+				      .msg_iovlen = 1,
+				      .msg_control = cbuf,
+				      .msg_controllen = sizeof(cbuf) };
 		ssize_t n = recvmsg(fd, &msg, 0);
 		if (n < 0) {
 			printf("ERR %d\n", errno);
@@ -219,8 +224,8 @@ int main(int argc, char **argv)
 		struct ktlsshim_crypto_info ci;
 		if ((ret = ktlsshim_export(&ssl, dirs[i], &ci)))
 			die(ktlsshim_strerror(ret), ret);
-		ret = setsockopt(client.fd, SOL_TLS, dirs[i] == KTLSSHIM_TX ? TLS_TX : TLS_RX, &ci.u,
-				 (socklen_t)ci.len);
+		ret = setsockopt(client.fd, SOL_TLS, dirs[i] == KTLSSHIM_TX ? TLS_TX : TLS_RX,
+				 &ci.u, (socklen_t)ci.len);
 		mbedtls_platform_zeroize(&ci, sizeof(ci));
 		if (ret)
 			die("setsockopt TLS_TX/TLS_RX", errno);

@@ -40,7 +40,8 @@ static struct {
 	unsigned char secret[4][64]; /* TLS 1.3: c hs, s hs, c app, s app */
 	size_t secret_len[4];
 	unsigned char master[48];
-	unsigned char randoms[64]; /* server_random || client_random, as the TLS 1.2 key block wants */
+	unsigned char
+		randoms[64]; /* server_random || client_random, as the TLS 1.2 key block wants */
 	mbedtls_tls_prf_types prf;
 	int tls12;
 } cap;
@@ -65,11 +66,11 @@ static void export_cb(void *p, mbedtls_ssl_key_export_type type, const unsigned 
 		      mbedtls_tls_prf_types prf)
 {
 	(void)p;
-	int slot = type == MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_HANDSHAKE_TRAFFIC_SECRET   ? 0
-		   : type == MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_HANDSHAKE_TRAFFIC_SECRET ? 1
+	int slot = type == MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_HANDSHAKE_TRAFFIC_SECRET     ? 0
+		   : type == MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_HANDSHAKE_TRAFFIC_SECRET   ? 1
 		   : type == MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_APPLICATION_TRAFFIC_SECRET ? 2
 		   : type == MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_APPLICATION_TRAFFIC_SECRET ? 3
-											      : -1;
+											     : -1;
 	if (slot >= 0 && len <= 64) {
 		memcpy(cap.secret[slot], secret, len);
 		cap.secret_len[slot] = len;
@@ -105,12 +106,13 @@ static void collect(const char *suite)
 	size_t key_len = strstr(suite, "AES-256") || strstr(suite, "CHACHA") ? 32 : 16;
 	static const char *const names[4] = { "client hs secret", "server hs secret",
 					      "client app secret", "server app secret" };
-	static const char *const kn[2][2] = { { "client key", "client iv" }, { "server key", "server iv" } };
+	static const char *const kn[2][2] = { { "client key", "client iv" },
+					      { "server key", "server iv" } };
 	if (cap.tls12) {
 		size_t iv_len = strstr(suite, "CHACHA") ? 12 : 4;
 		unsigned char kb[2 * 32 + 2 * 12];
-		if (mbedtls_ssl_tls_prf(cap.prf, cap.master, 48, "key expansion", cap.randoms, 64, kb,
-					2 * key_len + 2 * iv_len))
+		if (mbedtls_ssl_tls_prf(cap.prf, cap.master, 48, "key expansion", cap.randoms, 64,
+					kb, 2 * key_len + 2 * iv_len))
 			die("prf", 0);
 		add("master secret", cap.master, 48);
 		for (int s = 0; s < 2; s++) {
@@ -133,7 +135,8 @@ static void collect(const char *suite)
 	for (int i = 0; i < 2; i++) {
 		next[i].name = i ? "server next app secret" : "client next app secret";
 		next[i].len = cap.secret_len[2 + i];
-		expand_label(md, cap.secret[2 + i], next[i].len, "traffic upd", next[i].b, next[i].len);
+		expand_label(md, cap.secret[2 + i], next[i].len, "traffic upd", next[i].b,
+			     next[i].len);
 	}
 }
 
@@ -214,11 +217,12 @@ int main(int argc, char **argv)
 	mbedtls_ssl_conf_rng(&conf, mbedtls_ctr_drbg_random, &drbg);
 	mbedtls_ssl_conf_ca_chain(&conf, &ca, NULL);
 	mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-	mbedtls_ssl_protocol_version v = strcmp(argv[3], "1.2") ? MBEDTLS_SSL_VERSION_TLS1_3
-							      : MBEDTLS_SSL_VERSION_TLS1_2;
+	mbedtls_ssl_protocol_version v =
+		strcmp(argv[3], "1.2") ? MBEDTLS_SSL_VERSION_TLS1_3 : MBEDTLS_SSL_VERSION_TLS1_2;
 	mbedtls_ssl_conf_min_tls_version(&conf, v);
 	mbedtls_ssl_conf_max_tls_version(&conf, v);
-	if ((ret = mbedtls_ssl_setup(&ssl, &conf)) || (ret = mbedtls_ssl_set_hostname(&ssl, "localhost")))
+	if ((ret = mbedtls_ssl_setup(&ssl, &conf)) ||
+	    (ret = mbedtls_ssl_set_hostname(&ssl, "localhost")))
 		die("setup", ret);
 	mbedtls_ssl_set_export_keys_cb(&ssl, export_cb, NULL);
 	if (manual && (ret = ktlsshim_set_manual(&ssl)))

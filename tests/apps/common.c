@@ -30,10 +30,34 @@ _Thread_local struct conn *conn_current;
 /* ---- options ---------------------------------------------------------------------------- */
 
 enum optid {
-	OPT_PORT, OPT_PORT_FILE, OPT_HOST, OPT_CERT, OPT_TLS, OPT_SUITE, OPT_NONBLOCK,
-	OPT_READ_TIMEOUT, OPT_DELAY, OPT_TICKETS, OPT_RESUME, OPT_CLIENT_CERT, OPT_CHAIN, OPT_HRR,
-	OPT_CHUNK, OPT_PRE, OPT_UP, OPT_DOWN, OPT_ECHO, OPT_SEND_FILE, OPT_RECV_FILE, OPT_CONNECTIONS,
-	OPT_PARALLEL, OPT_SERVE, OPT_THREADS, OPT_KEYLOG, OPT_HELP, OPT_COUNT
+	OPT_PORT,
+	OPT_PORT_FILE,
+	OPT_HOST,
+	OPT_CERT,
+	OPT_TLS,
+	OPT_SUITE,
+	OPT_NONBLOCK,
+	OPT_READ_TIMEOUT,
+	OPT_DELAY,
+	OPT_TICKETS,
+	OPT_RESUME,
+	OPT_CLIENT_CERT,
+	OPT_CHAIN,
+	OPT_HRR,
+	OPT_CHUNK,
+	OPT_PRE,
+	OPT_UP,
+	OPT_DOWN,
+	OPT_ECHO,
+	OPT_SEND_FILE,
+	OPT_RECV_FILE,
+	OPT_CONNECTIONS,
+	OPT_PARALLEL,
+	OPT_SERVE,
+	OPT_THREADS,
+	OPT_KEYLOG,
+	OPT_HELP,
+	OPT_COUNT
 };
 
 #define BOTH (ROLE_CLIENT | ROLE_SERVER)
@@ -42,65 +66,91 @@ static const struct optdef {
 	int roles;
 	const char *help;
 } optdefs[OPT_COUNT] = {
-	[OPT_PORT] = {"port", "N", BOTH, "server: port to listen on, 0 = any (default), printed as"
-		" \"PORT <n>\"; client: port to connect to (default 4433)"},
-	[OPT_PORT_FILE] = {"port-file", "FILE", ROLE_SERVER, "also write the port to FILE"},
-	[OPT_HOST] = {"host", "ADDR", BOTH, "address to connect to / listen on (default 127.0.0.1)"},
-	[OPT_CERT] = {"cert", "DIR", BOTH, "certificates from tests/apps/gen-certs (default: the"
-		" build's certs/, found from the binary's path)"},
-	[OPT_TLS] = {"tls", "1.2|1.3|any", BOTH, "protocol version (default any)"},
-	[OPT_SUITE] = {"suite", "NAME", BOTH, "offer/accept only this Mbed TLS ciphersuite (and,"
-		" without --tls, only its protocol version)"},
-	[OPT_NONBLOCK] = {"nonblock", NULL, BOTH, "non-blocking socket and a poll() loop"},
-	[OPT_READ_TIMEOUT] = {"read-timeout", "MS", BOTH, "mbedtls_ssl_conf_read_timeout and the"
-		" recv_timeout callback; timeouts in data phases are counted and retried"},
-	[OPT_DELAY] = {"delay", "MS", BOTH, "pause after the handshake (to make the peer's reads time"
-		" out)"},
-	[OPT_TICKETS] = {"tickets", "N", ROLE_SERVER, "TLS 1.3 tickets to send per connection; N > 0"
-		" also enables TLS 1.2 tickets (default 0: no ticket callback)"},
-	[OPT_RESUME] = {"resume", NULL, ROLE_CLIENT, "resume each connection after the first with the"
-		" previous one's session (default --connections 2); prints RESUMED yes|no"},
-	[OPT_CLIENT_CERT] = {"client-cert", NULL, BOTH, "client authentication (required by the"
-		" server)"},
-	[OPT_CHAIN] = {"chain", "N", ROLE_SERVER, "present a certificate under N intermediate CAs"
-		" (1-8)"},
-	[OPT_HRR] = {"hrr", NULL, BOTH, "TLS 1.3 HelloRetryRequest: the client's key share is X25519,"
-		" which the server does not accept"},
-	[OPT_CHUNK] = {"chunk", "BYTES", BOTH, "size of each write and read (default 16K)"},
-	[OPT_PRE] = {"pre-data", "BYTES", BOTH, "request/response of BYTES each way right after the"
-		" handshake"},
-	[OPT_UP] = {"up", "BYTES", BOTH, "bytes from client to server (default 0)"},
-	[OPT_DOWN] = {"down", "BYTES", BOTH, "bytes from server to client, after the up phase"
-		" (default 0)"},
-	[OPT_ECHO] = {"echo", NULL, BOTH, "server: send back all it receives until the client"
-		" closes; client: read each --up chunk back and check it (for echo servers)"},
-	[OPT_SEND_FILE] = {"send-file", "FILE", BOTH, "send FILE as this side's bulk data instead of"
-		" the generated stream"},
-	[OPT_RECV_FILE] = {"recv-file", "FILE", BOTH, "store the peer's bulk data in FILE, reading"
-		" until it closes, instead of checking the stream (one connection)"},
-	[OPT_CONNECTIONS] = {"connections", "N", ROLE_CLIENT, "connections in sequence (default 1)"},
-	[OPT_PARALLEL] = {"parallel", "N", ROLE_CLIENT, "threads, each making --connections"
-		" connections (default 1)"},
-	[OPT_SERVE] = {"serve", "N", ROLE_SERVER, "exit after N connections (default 0: never)"},
-	[OPT_THREADS] = {"threads", NULL, ROLE_SERVER, "a thread and a fresh context per connection"
-		" (default: one at a time, mbedtls_ssl_session_reset between them)"},
-	[OPT_KEYLOG] = {"keylog", "FILE", BOTH, "append the secrets to FILE in NSS key log format"},
-	[OPT_HELP] = {"help", NULL, BOTH, "this text"},
+	[OPT_PORT] = { "port", "N", BOTH,
+		       "server: port to listen on, 0 = any (default), printed as"
+		       " \"PORT <n>\"; client: port to connect to (default 4433)" },
+	[OPT_PORT_FILE] = { "port-file", "FILE", ROLE_SERVER, "also write the port to FILE" },
+	[OPT_HOST] = { "host", "ADDR", BOTH,
+		       "address to connect to / listen on (default 127.0.0.1)" },
+	[OPT_CERT] = { "cert", "DIR", BOTH,
+		       "certificates from tests/apps/gen-certs (default: the"
+		       " build's certs/, found from the binary's path)" },
+	[OPT_TLS] = { "tls", "1.2|1.3|any", BOTH, "protocol version (default any)" },
+	[OPT_SUITE] = { "suite", "NAME", BOTH,
+			"offer/accept only this Mbed TLS ciphersuite (and,"
+			" without --tls, only its protocol version)" },
+	[OPT_NONBLOCK] = { "nonblock", NULL, BOTH, "non-blocking socket and a poll() loop" },
+	[OPT_READ_TIMEOUT] = { "read-timeout", "MS", BOTH,
+			       "mbedtls_ssl_conf_read_timeout and the"
+			       " recv_timeout callback; timeouts in data phases are counted and "
+			       "retried" },
+	[OPT_DELAY] = { "delay", "MS", BOTH,
+			"pause after the handshake (to make the peer's reads time"
+			" out)" },
+	[OPT_TICKETS] = { "tickets", "N", ROLE_SERVER,
+			  "TLS 1.3 tickets to send per connection; N > 0"
+			  " also enables TLS 1.2 tickets (default 0: no ticket callback)" },
+	[OPT_RESUME] = { "resume", NULL, ROLE_CLIENT,
+			 "resume each connection after the first with the"
+			 " previous one's session (default --connections 2); prints RESUMED "
+			 "yes|no" },
+	[OPT_CLIENT_CERT] = { "client-cert", NULL, BOTH,
+			      "client authentication (required by the"
+			      " server)" },
+	[OPT_CHAIN] = { "chain", "N", ROLE_SERVER,
+			"present a certificate under N intermediate CAs"
+			" (1-8)" },
+	[OPT_HRR] = { "hrr", NULL, BOTH,
+		      "TLS 1.3 HelloRetryRequest: the client's key share is X25519,"
+		      " which the server does not accept" },
+	[OPT_CHUNK] = { "chunk", "BYTES", BOTH, "size of each write and read (default 16K)" },
+	[OPT_PRE] = { "pre-data", "BYTES", BOTH,
+		      "request/response of BYTES each way right after the"
+		      " handshake" },
+	[OPT_UP] = { "up", "BYTES", BOTH, "bytes from client to server (default 0)" },
+	[OPT_DOWN] = { "down", "BYTES", BOTH,
+		       "bytes from server to client, after the up phase"
+		       " (default 0)" },
+	[OPT_ECHO] = { "echo", NULL, BOTH,
+		       "server: send back all it receives until the client"
+		       " closes; client: read each --up chunk back and check it (for echo "
+		       "servers)" },
+	[OPT_SEND_FILE] = { "send-file", "FILE", BOTH,
+			    "send FILE as this side's bulk data instead of"
+			    " the generated stream" },
+	[OPT_RECV_FILE] = { "recv-file", "FILE", BOTH,
+			    "store the peer's bulk data in FILE, reading"
+			    " until it closes, instead of checking the stream (one connection)" },
+	[OPT_CONNECTIONS] = { "connections", "N", ROLE_CLIENT,
+			      "connections in sequence (default 1)" },
+	[OPT_PARALLEL] = { "parallel", "N", ROLE_CLIENT,
+			   "threads, each making --connections"
+			   " connections (default 1)" },
+	[OPT_SERVE] = { "serve", "N", ROLE_SERVER, "exit after N connections (default 0: never)" },
+	[OPT_THREADS] = { "threads", NULL, ROLE_SERVER,
+			  "a thread and a fresh context per connection"
+			  " (default: one at a time, mbedtls_ssl_session_reset between them)" },
+	[OPT_KEYLOG] = { "keylog", "FILE", BOTH,
+			 "append the secrets to FILE in NSS key log format" },
+	[OPT_HELP] = { "help", NULL, BOTH, "this text" },
 };
 
 static void usage(enum role role, FILE *out)
 {
 	const char *me = role == ROLE_SERVER ? "server" : "client";
-	fprintf(out, "usage: mbed-%s [OPTION]...\n"
+	fprintf(out,
+		"usage: mbed-%s [OPTION]...\n"
 		"An ordinary Mbed TLS 3.6 %s exchanging a verifiable byte stream.\n"
-		"BYTES take a K or M suffix (KiB, MiB). The %s's options are accepted and ignored.\n\n",
+		"BYTES take a K or M suffix (KiB, MiB). The %s's options are accepted and "
+		"ignored.\n\n",
 		me, me, role == ROLE_SERVER ? "client" : "server");
 	for (int i = 0; i < OPT_COUNT; i++) {
 		const struct optdef *d = &optdefs[i];
 		if (!(d->roles & role))
 			continue;
 		char lhs[64];
-		snprintf(lhs, sizeof(lhs), "--%s%s%s", d->name, d->arg ? " " : "", d->arg ? d->arg : "");
+		snprintf(lhs, sizeof(lhs), "--%s%s%s", d->name, d->arg ? " " : "",
+			 d->arg ? d->arg : "");
 		fprintf(out, "  %-24s", lhs);
 		/* The help, word-wrapped to 100 columns under its own indent. */
 		int col = 26;
@@ -161,14 +211,19 @@ static int parse_count(enum role role, const char *name, const char *s, long min
 void opts_parse(struct opts *o, enum role role, int argc, char **argv)
 {
 	*o = (struct opts){
-		.role = role, .host = "127.0.0.1", .port = role == ROLE_SERVER ? "0" : "4433",
-		.chunk = 16384, .connections = 1, .parallel = 1,
+		.role = role,
+		.host = "127.0.0.1",
+		.port = role == ROLE_SERVER ? "0" : "4433",
+		.chunk = 16384,
+		.connections = 1,
+		.parallel = 1,
 	};
 	struct option longopts[OPT_COUNT + 1];
 	for (int i = 0; i < OPT_COUNT; i++)
-		longopts[i] = (struct option){optdefs[i].name,
-			optdefs[i].arg ? required_argument : no_argument, NULL, 256 + i};
-	longopts[OPT_COUNT] = (struct option){0};
+		longopts[i] = (struct option){ optdefs[i].name,
+					       optdefs[i].arg ? required_argument : no_argument,
+					       NULL, 256 + i };
+	longopts[OPT_COUNT] = (struct option){ 0 };
 
 	bool connections_given = false;
 	int c;
@@ -184,8 +239,8 @@ void opts_parse(struct opts *o, enum role role, int argc, char **argv)
 		uint64_t size = 0;
 		if ((id == OPT_CHUNK || id == OPT_PRE || id == OPT_UP || id == OPT_DOWN) &&
 		    !parse_size(optarg, &size))
-			bad_usage(role, "--%s wants a byte count like 100, 64K or 1M, not '%s'", name,
-				  optarg);
+			bad_usage(role, "--%s wants a byte count like 100, 64K or 1M, not '%s'",
+				  name, optarg);
 		switch (id) {
 		case OPT_PORT: o->port = optarg; break;
 		case OPT_PORT_FILE: o->port_file = optarg; break;
@@ -210,7 +265,9 @@ void opts_parse(struct opts *o, enum role role, int argc, char **argv)
 		case OPT_READ_TIMEOUT:
 			o->read_timeout_ms = (uint32_t)parse_count(role, name, optarg, 1, INT_MAX);
 			break;
-		case OPT_DELAY: o->delay_ms = (uint32_t)parse_count(role, name, optarg, 0, INT_MAX); break;
+		case OPT_DELAY:
+			o->delay_ms = (uint32_t)parse_count(role, name, optarg, 0, INT_MAX);
+			break;
 		case OPT_TICKETS: o->tickets = parse_count(role, name, optarg, 0, 100); break;
 		case OPT_RESUME: o->resume = true; break;
 		case OPT_CLIENT_CERT: o->client_cert = true; break;
@@ -244,12 +301,14 @@ void opts_parse(struct opts *o, enum role role, int argc, char **argv)
 	/* A lone TLS 1.2 suite with TLS 1.3 also enabled fails the handshake (1.3 is chosen, with
 	 * no suite for it): a suite implies its version. */
 	if (o->suite[0] && !o->tls_version)
-		o->tls_version = strncmp(mbedtls_ssl_get_ciphersuite_name(o->suite[0]), "TLS1-3-", 7) ?
-				 MBEDTLS_SSL_VERSION_TLS1_2 : MBEDTLS_SSL_VERSION_TLS1_3;
+		o->tls_version =
+			strncmp(mbedtls_ssl_get_ciphersuite_name(o->suite[0]), "TLS1-3-", 7)
+				? MBEDTLS_SSL_VERSION_TLS1_2
+				: MBEDTLS_SSL_VERSION_TLS1_3;
 	if (o->resume && !connections_given)
 		o->connections = 2;
-	if (o->recv_file && (role == ROLE_SERVER ? o->serve != 1 :
-			     o->connections * o->parallel != 1))
+	if (o->recv_file &&
+	    (role == ROLE_SERVER ? o->serve != 1 : o->connections * o->parallel != 1))
 		bad_usage(role, "--recv-file is for one connection (%s)",
 			  role == ROLE_SERVER ? "--serve 1" : "no --connections/--parallel");
 	/* The server's incoming data ends with the client's close: nothing can follow it. */
@@ -257,7 +316,7 @@ void opts_parse(struct opts *o, enum role role, int argc, char **argv)
 		bad_usage(role, "--recv-file on the server leaves no room for a down phase");
 	if (o->echo && (o->down || o->recv_file || (role == ROLE_SERVER && o->send_file)))
 		bad_usage(role, "--echo takes no --down or --recv-file, and on the server no"
-			  " --send-file");
+				" --send-file");
 }
 
 /* ---- process-wide TLS setup ------------------------------------------------------------- */
@@ -316,13 +375,17 @@ static void keylog_export(void *p, mbedtls_ssl_key_export_type type, const unsig
 	switch (type) {
 	case MBEDTLS_SSL_KEY_EXPORT_TLS12_MASTER_SECRET: label = "CLIENT_RANDOM"; break;
 	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_HANDSHAKE_TRAFFIC_SECRET:
-		label = "CLIENT_HANDSHAKE_TRAFFIC_SECRET"; break;
+		label = "CLIENT_HANDSHAKE_TRAFFIC_SECRET";
+		break;
 	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_HANDSHAKE_TRAFFIC_SECRET:
-		label = "SERVER_HANDSHAKE_TRAFFIC_SECRET"; break;
+		label = "SERVER_HANDSHAKE_TRAFFIC_SECRET";
+		break;
 	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_APPLICATION_TRAFFIC_SECRET:
-		label = "CLIENT_TRAFFIC_SECRET_0"; break;
+		label = "CLIENT_TRAFFIC_SECRET_0";
+		break;
 	case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_APPLICATION_TRAFFIC_SECRET:
-		label = "SERVER_TRAFFIC_SECRET_0"; break;
+		label = "SERVER_TRAFFIC_SECRET_0";
+		break;
 	default: return; /* early secrets: these apps send no early data */
 	}
 	keylog_line(label, client_random, secret, secret_len);
@@ -332,10 +395,12 @@ static void keylog_export(void *p, mbedtls_ssl_key_export_type type, const unsig
 #if MBEDTLS_VERSION_MAJOR >= 3
 /* --hrr: the client's first group (its only key share) is one the server does not take, so a
  * TLS 1.3 server must answer with HelloRetryRequest for the client's second group. */
-static const uint16_t hrr_client_groups[] = {MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
-	MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1, MBEDTLS_SSL_IANA_TLS_GROUP_NONE};
-static const uint16_t hrr_server_groups[] = {MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
-	MBEDTLS_SSL_IANA_TLS_GROUP_SECP384R1, MBEDTLS_SSL_IANA_TLS_GROUP_NONE};
+static const uint16_t hrr_client_groups[] = { MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
+					      MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+					      MBEDTLS_SSL_IANA_TLS_GROUP_NONE };
+static const uint16_t hrr_server_groups[] = { MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+					      MBEDTLS_SSL_IANA_TLS_GROUP_SECP384R1,
+					      MBEDTLS_SSL_IANA_TLS_GROUP_NONE };
 #endif
 
 void die_mbedtls(const char *what, int ret)
@@ -368,7 +433,7 @@ static const char *default_cert_dir(void)
 		die_errno("readlink /proc/self/exe");
 	exe[n] = '\0';
 	*strrchr(exe, '/') = '\0';
-	static const char *const up[] = {"/../certs", "/../../certs"};
+	static const char *const up[] = { "/../certs", "/../../certs" };
 	for (size_t i = 0; i < sizeof(up) / sizeof(up[0]); i++) {
 		char probe[PATH_MAX + 16];
 		snprintf(dir, sizeof(dir), "%s%s", exe, up[i]);
@@ -376,8 +441,8 @@ static const char *default_cert_dir(void)
 		if (access(probe, R_OK) == 0)
 			return dir;
 	}
-	fprintf(stderr, "ERROR no certificates next to %s: run tests/apps/gen-certs or pass --cert\n",
-		exe);
+	fprintf(stderr,
+		"ERROR no certificates next to %s: run tests/apps/gen-certs or pass --cert\n", exe);
 	exit(1);
 }
 
@@ -422,20 +487,23 @@ mbedtls_ssl_config *tls_setup(const struct opts *o)
 		die_mbedtls("mbedtls_ctr_drbg_seed", ret);
 
 	mbedtls_ssl_config_init(&conf);
-	if ((ret = mbedtls_ssl_config_defaults(&conf, server ? MBEDTLS_SSL_IS_SERVER :
-					       MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
-					       MBEDTLS_SSL_PRESET_DEFAULT)) != 0)
+	if ((ret = mbedtls_ssl_config_defaults(
+		     &conf, server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
+		     MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT)) != 0)
 		die_mbedtls("mbedtls_ssl_config_defaults", ret);
 	mbedtls_ssl_conf_rng(&conf, tls_rng, NULL);
 #if MBEDTLS_VERSION_MAJOR >= 3
 	if (o->tls_version) {
-		mbedtls_ssl_conf_min_tls_version(&conf, (mbedtls_ssl_protocol_version)o->tls_version);
-		mbedtls_ssl_conf_max_tls_version(&conf, (mbedtls_ssl_protocol_version)o->tls_version);
+		mbedtls_ssl_conf_min_tls_version(&conf,
+						 (mbedtls_ssl_protocol_version)o->tls_version);
+		mbedtls_ssl_conf_max_tls_version(&conf,
+						 (mbedtls_ssl_protocol_version)o->tls_version);
 	}
 	if (o->hrr)
 		mbedtls_ssl_conf_groups(&conf, server ? hrr_server_groups : hrr_client_groups);
 #else /* 2.28: TLS 1.2 is the newest; --hrr is TLS 1.3's */
-	mbedtls_ssl_conf_min_version(&conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_min_version(&conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+				     MBEDTLS_SSL_MINOR_VERSION_3);
 #endif
 	if (o->suite[0])
 		mbedtls_ssl_conf_ciphersuites(&conf, o->suite);
@@ -450,8 +518,8 @@ mbedtls_ssl_config *tls_setup(const struct opts *o)
 		die_mbedtls(path, ret);
 	mbedtls_ssl_conf_ca_chain(&conf, &ca_crt, NULL);
 	/* The client always checks the server; the server asks only with --client-cert. */
-	mbedtls_ssl_conf_authmode(&conf, !server || o->client_cert ? MBEDTLS_SSL_VERIFY_REQUIRED :
-				  MBEDTLS_SSL_VERIFY_NONE);
+	mbedtls_ssl_conf_authmode(&conf, !server || o->client_cert ? MBEDTLS_SSL_VERIFY_REQUIRED
+								   : MBEDTLS_SSL_VERIFY_NONE);
 	for (int i = 0; i < 2; i++) {
 		mbedtls_x509_crt_init(&own_crt[i]);
 		mbedtls_pk_init(&own_key[i]);
@@ -468,8 +536,8 @@ mbedtls_ssl_config *tls_setup(const struct opts *o)
 		load_pair(dir, "client.crt", "client.key", &own_crt[0], &own_key[0]);
 	}
 
-	if (o->keylog && (keylog_fd = open(o->keylog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-					   0600)) < 0)
+	if (o->keylog &&
+	    (keylog_fd = open(o->keylog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0)
 		die_errno(o->keylog);
 	return &conf;
 }
@@ -501,7 +569,9 @@ void tls_context_init(mbedtls_ssl_context *ssl, const struct opts *o)
  * bytes from another phase or another connection do not pass for the right ones. */
 enum phase { PH_PRE_UP = 1, PH_PRE_DOWN, PH_UP, PH_DOWN };
 static const char *const phase_name[] = {
-	[PH_PRE_UP] = "pre-data up", [PH_PRE_DOWN] = "pre-data down", [PH_UP] = "up",
+	[PH_PRE_UP] = "pre-data up",
+	[PH_PRE_DOWN] = "pre-data down",
+	[PH_UP] = "up",
 	[PH_DOWN] = "down",
 };
 
@@ -515,7 +585,7 @@ static void stream_init(struct stream *s, uint16_t port, enum phase ph)
 	uint64_t z = ((uint64_t)port << 8 | (uint64_t)ph) + 0x9e3779b97f4a7c15ull;
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	*s = (struct stream){.state = (z ^ (z >> 31)) | 1};
+	*s = (struct stream){ .state = (z ^ (z >> 31)) | 1 };
 }
 
 static unsigned char stream_byte(struct stream *s)
@@ -558,8 +628,8 @@ static bool want_io(int ret)
  * follows an interrupted call, and poll() returns at once. */
 static void wait_io(const struct conn *c, int want)
 {
-	struct pollfd p = {.fd = c->net.fd,
-			   .events = want == MBEDTLS_ERR_SSL_WANT_WRITE ? POLLOUT : POLLIN};
+	struct pollfd p = { .fd = c->net.fd,
+			    .events = want == MBEDTLS_ERR_SSL_WANT_WRITE ? POLLOUT : POLLIN };
 	while (poll(&p, 1, -1) < 0 && errno == EINTR)
 		;
 }
@@ -584,7 +654,8 @@ static int drive(struct conn *c, int (*call)(mbedtls_ssl_context *))
 		int ret = call(c->ssl);
 		if (want_io(ret))
 			wait_io(c, ret);
-		else if (ret != MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET || (ret = keep_session(c)))
+		else if (ret != MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET ||
+			 (ret = keep_session(c)))
 			return ret;
 	}
 }
@@ -596,7 +667,8 @@ static int write_all(struct conn *c, const unsigned char *p, size_t len)
 		/* After WANT_* the retry has the same arguments, as Mbed TLS requires. */
 		int ret = mbedtls_ssl_write(c->ssl, p + off, len - off);
 		if (ret >= 0)
-			off += (size_t)ret; /* records are at most 16 KiB: a big write goes piecewise */
+			off += (size_t)
+				ret; /* records are at most 16 KiB: a big write goes piecewise */
 		else if (want_io(ret))
 			wait_io(c, ret);
 		else if (ret != MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET ||
@@ -616,13 +688,9 @@ static int read_some(struct conn *c, unsigned char *p, size_t len)
 		case 0: /* Mbed TLS maps EOF without close_notify to 0 */
 			c->peer_close = "eof";
 			return 0;
-		case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
-			c->peer_close = "notify";
-			return 0;
+		case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY: c->peer_close = "notify"; return 0;
 		case MBEDTLS_ERR_SSL_WANT_READ:
-		case MBEDTLS_ERR_SSL_WANT_WRITE:
-			wait_io(c, ret);
-			break;
+		case MBEDTLS_ERR_SSL_WANT_WRITE: wait_io(c, ret); break;
 		case MBEDTLS_ERR_SSL_TIMEOUT:
 			/* Over TCP a timeout loses nothing (a partial record stays buffered): retry. */
 			c->timeouts++;
@@ -631,8 +699,7 @@ static int read_some(struct conn *c, unsigned char *p, size_t len)
 			if ((ret = keep_session(c)) != 0)
 				return ret;
 			break;
-		default:
-			return ret;
+		default: return ret;
 		}
 	}
 }
@@ -644,8 +711,7 @@ struct source {
 	int fd; /* >= 0: read from this file instead */
 };
 
-static void source_init(struct source *src, const struct conn *c, enum phase ph, uint64_t n,
-			int fd)
+static void source_init(struct source *src, const struct conn *c, enum phase ph, uint64_t n, int fd)
 {
 	stream_init(&src->s, c->client_port, ph);
 	src->left = n;
@@ -653,8 +719,7 @@ static void source_init(struct source *src, const struct conn *c, enum phase ph,
 }
 
 /* Fills up to LEN bytes of BUF: the count, 0 at the end, or -1 after reporting an error. */
-static ssize_t source_next(const struct conn *c, struct source *src, unsigned char *buf,
-			   size_t len)
+static ssize_t source_next(const struct conn *c, struct source *src, unsigned char *buf, size_t len)
 {
 	if (src->fd >= 0) {
 		ssize_t r = read(src->fd, buf, len);
@@ -671,8 +736,8 @@ static ssize_t source_next(const struct conn *c, struct source *src, unsigned ch
 }
 
 /* Reads exactly LEN bytes into P, OFF bytes into a phase of TOTAL (for the messages). */
-static int read_exact(struct conn *c, const char *what, unsigned char *p, size_t len,
-		      uint64_t off, uint64_t total)
+static int read_exact(struct conn *c, const char *what, unsigned char *p, size_t len, uint64_t off,
+		      uint64_t total)
 {
 	for (size_t got = 0; got < len;) {
 		int ret = read_some(c, p + got, len - got);
@@ -693,8 +758,8 @@ static int compare(const struct conn *c, const char *what, const unsigned char *
 {
 	for (size_t i = 0; i < len; i++)
 		if (got[i] != expect[i])
-			return conn_errorf(c, "%s: byte at offset %llu is 0x%02x, expected 0x%02x", what,
-					   (unsigned long long)(off + i), got[i], expect[i]);
+			return conn_errorf(c, "%s: byte at offset %llu is 0x%02x, expected 0x%02x",
+					   what, (unsigned long long)(off + i), got[i], expect[i]);
 	return 0;
 }
 
@@ -788,8 +853,10 @@ static int conn_shutdown(struct conn *c, bool closer)
 	if (!c->peer_close) {
 		ret = read_some(c, c->buf, c->o->chunk);
 		if (ret > 0)
-			return conn_errorf(c, "%d unexpected bytes after the last phase (sent %llu,"
-					   " received %llu)", ret, (unsigned long long)c->sent,
+			return conn_errorf(c,
+					   "%d unexpected bytes after the last phase (sent %llu,"
+					   " received %llu)",
+					   ret, (unsigned long long)c->sent,
 					   (unsigned long long)c->received);
 		if (ret < 0)
 			return conn_fail(c, "waiting for close_notify", ret);
@@ -814,12 +881,12 @@ static uint16_t client_port(const struct conn *c)
 {
 	struct sockaddr_storage sa;
 	socklen_t len = sizeof(sa);
-	int r = c->o->role == ROLE_CLIENT ? getsockname(c->net.fd, (struct sockaddr *)&sa, &len) :
-					    getpeername(c->net.fd, (struct sockaddr *)&sa, &len);
+	int r = c->o->role == ROLE_CLIENT ? getsockname(c->net.fd, (struct sockaddr *)&sa, &len)
+					  : getpeername(c->net.fd, (struct sockaddr *)&sa, &len);
 	if (r < 0)
 		return 0;
-	return ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port :
-						((struct sockaddr_in *)&sa)->sin_port);
+	return ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+					      : ((struct sockaddr_in *)&sa)->sin_port);
 }
 
 static int open_file(const struct conn *c, const char *path, int flags)
@@ -849,11 +916,13 @@ static int conn_exchange(struct conn *c)
 		usleep(o->delay_ms * 1000u);
 
 	uint64_t pre_sent = 0, pre_received = 0;
-	if (o->pre && client && (send_phase(c, PH_PRE_UP, o->pre, -1, &pre_sent) ||
-				 recv_phase(c, PH_PRE_DOWN, o->pre, -1, &pre_received)))
+	if (o->pre && client &&
+	    (send_phase(c, PH_PRE_UP, o->pre, -1, &pre_sent) ||
+	     recv_phase(c, PH_PRE_DOWN, o->pre, -1, &pre_received)))
 		return -1;
-	if (o->pre && !client && (recv_phase(c, PH_PRE_UP, o->pre, -1, &pre_received) ||
-				  send_phase(c, PH_PRE_DOWN, o->pre, -1, &pre_sent)))
+	if (o->pre && !client &&
+	    (recv_phase(c, PH_PRE_UP, o->pre, -1, &pre_received) ||
+	     send_phase(c, PH_PRE_DOWN, o->pre, -1, &pre_sent)))
 		return -1;
 
 	int send_fd = open_file(c, o->send_file, O_RDONLY);
@@ -863,12 +932,16 @@ static int conn_exchange(struct conn *c)
 	else if (o->echo)
 		ret = client ? echo_client(c, send_fd) : echo_server(c);
 	else if (client)
-		ret = (o->up || send_fd >= 0 ? send_phase(c, PH_UP, o->up, send_fd, &c->sent) : 0) ||
-		      (o->down || recv_fd >= 0 ? recv_phase(c, PH_DOWN, o->down, recv_fd,
-							    &c->received) : 0);
+		ret = (o->up || send_fd >= 0 ? send_phase(c, PH_UP, o->up, send_fd, &c->sent)
+					     : 0) ||
+		      (o->down || recv_fd >= 0
+			       ? recv_phase(c, PH_DOWN, o->down, recv_fd, &c->received)
+			       : 0);
 	else
-		ret = (o->up || recv_fd >= 0 ? recv_phase(c, PH_UP, o->up, recv_fd, &c->received) : 0) ||
-		      (o->down || send_fd >= 0 ? send_phase(c, PH_DOWN, o->down, send_fd, &c->sent) : 0);
+		ret = (o->up || recv_fd >= 0 ? recv_phase(c, PH_UP, o->up, recv_fd, &c->received)
+					     : 0) ||
+		      (o->down || send_fd >= 0 ? send_phase(c, PH_DOWN, o->down, send_fd, &c->sent)
+					       : 0);
 	if (send_fd >= 0)
 		close(send_fd);
 	if (recv_fd >= 0)
@@ -897,8 +970,8 @@ int conn_run(struct conn *c)
 	int ret = c->buf ? conn_exchange(c) : conn_errorf(c, "out of memory");
 	if (ret == 0) {
 		printf("CONN %d version=%s suite=%s up=%llu down=%llu resumed=%s close=%s"
-		       " timeouts=%d\n", c->idx, mbedtls_ssl_get_version(c->ssl),
-		       mbedtls_ssl_get_ciphersuite(c->ssl),
+		       " timeouts=%d\n",
+		       c->idx, mbedtls_ssl_get_version(c->ssl), mbedtls_ssl_get_ciphersuite(c->ssl),
 		       (unsigned long long)(client ? c->sent : c->received),
 		       (unsigned long long)(client ? c->received : c->sent),
 		       c->resumed ? "yes" : "no", c->peer_close, c->timeouts);

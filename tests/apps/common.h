@@ -16,11 +16,12 @@
 /* The apps are also built against Mbed TLS 2.28 (build/apps228): TLS 1.2 only, and a few 3.6
  * names spelled the 2.28 way. */
 #if MBEDTLS_VERSION_MAJOR == 2
-#define MBEDTLS_SSL_VERSION_TLS1_2 0x0303
-#define MBEDTLS_SSL_VERSION_TLS1_3 0x0304
-#define mbedtls_ssl_get_version_number(ssl) MBEDTLS_SSL_VERSION_TLS1_2
+#define MBEDTLS_SSL_VERSION_TLS1_2		    0x0303
+#define MBEDTLS_SSL_VERSION_TLS1_3		    0x0304
+#define mbedtls_ssl_get_version_number(ssl)	    MBEDTLS_SSL_VERSION_TLS1_2
 #define MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET 1 /* TLS 1.3's: never returned by 2.28 */
-#define mbedtls_pk_parse_keyfile(ctx, path, pwd, rng, p_rng) mbedtls_pk_parse_keyfile(ctx, path, pwd)
+#define mbedtls_pk_parse_keyfile(ctx, path, pwd, rng, p_rng) \
+	mbedtls_pk_parse_keyfile(ctx, path, pwd)
 #endif
 
 enum role { ROLE_CLIENT = 1, ROLE_SERVER = 2 };
@@ -30,13 +31,13 @@ struct opts {
 	const char *host, *port, *port_file, *cert_dir, *keylog;
 	/* Replace the generated stream of one direction by a file (for peers that are not ours). */
 	const char *send_file, *recv_file;
-	int tls_version;          /* mbedtls_ssl_protocol_version, 0 = both 1.2 and 1.3 */
-	int suite[2];             /* one ciphersuite id and the list's 0, or suite[0] == 0 */
+	int tls_version; /* mbedtls_ssl_protocol_version, 0 = both 1.2 and 1.3 */
+	int suite[2];	 /* one ciphersuite id and the list's 0, or suite[0] == 0 */
 	bool nonblock, resume, client_cert, hrr, threads, echo;
 	uint32_t read_timeout_ms, delay_ms;
 	int tickets, chain, connections, parallel, serve;
 	size_t chunk;
-	uint64_t pre, up, down;   /* bytes: pre-data each way, client->server, server->client */
+	uint64_t pre, up, down; /* bytes: pre-data each way, client->server, server->client */
 };
 
 /* Parses argv for ROLE; prints usage and exits on --help (0) or a bad option (2). */
@@ -57,19 +58,19 @@ void die_errno(const char *what);
 
 struct conn {
 	const struct opts *o;
-	int idx;                  /* printed in the CONN line */
+	int idx; /* printed in the CONN line */
 	mbedtls_ssl_context *ssl;
-	mbedtls_net_context net;  /* connected; conn_run frees it */
-	uint16_t client_port;     /* seeds the streams: both ends know it, unique per connection */
-	bool full_handshake;      /* client: the server's certificate chain was verified */
+	mbedtls_net_context net; /* connected; conn_run frees it */
+	uint16_t client_port;	 /* seeds the streams: both ends know it, unique per connection */
+	bool full_handshake;	 /* client: the server's certificate chain was verified */
 	bool resumed;
 	/* Client with --resume: the newest session seen, for the next connection. */
 	mbedtls_ssl_session *session;
 	bool got_session;
-	int timeouts;             /* MBEDTLS_ERR_SSL_TIMEOUT returns retried in data phases */
-	const char *peer_close;   /* how the peer ended: "notify" (close_notify) or "eof" */
-	uint64_t sent, received;  /* bulk bytes (up/down phases) */
-	unsigned char *buf;       /* o->chunk bytes */
+	int timeouts;		 /* MBEDTLS_ERR_SSL_TIMEOUT returns retried in data phases */
+	const char *peer_close;	 /* how the peer ended: "notify" (close_notify) or "eof" */
+	uint64_t sent, received; /* bulk bytes (up/down phases) */
+	unsigned char *buf;	 /* o->chunk bytes */
 };
 
 /* The server's handshake callbacks run on the connection's thread: this finds its conn. */

@@ -29,8 +29,10 @@ static void *client_thread(void *arg)
 	mbedtls_ssl_session_init(&sessions[1]);
 	for (int i = 0; i < opts.connections && !w->failed; i++) {
 		int take = offer == 0 ? 1 : 0;
-		struct conn c = {.o = &opts, .idx = w->first_idx + i, .ssl = &ssl,
-				 .session = opts.resume ? &sessions[take] : NULL};
+		struct conn c = { .o = &opts,
+				  .idx = w->first_idx + i,
+				  .ssl = &ssl,
+				  .session = opts.resume ? &sessions[take] : NULL };
 		mbedtls_net_init(&c.net);
 		if (i > 0 && (ret = mbedtls_ssl_session_reset(&ssl)) != 0)
 			die_mbedtls("mbedtls_ssl_session_reset", ret);
@@ -67,7 +69,8 @@ int main(int argc, char **argv)
 		die_errno("calloc");
 	for (int t = 0; t < opts.parallel; t++) {
 		workers[t].first_idx = t * opts.connections;
-		if ((errno = pthread_create(&workers[t].tid, NULL, client_thread, &workers[t])) != 0)
+		if ((errno = pthread_create(&workers[t].tid, NULL, client_thread, &workers[t])) !=
+		    0)
 			die_errno("pthread_create");
 	}
 	int failed = 0;

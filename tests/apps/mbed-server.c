@@ -61,15 +61,16 @@ static void announce_port(const mbedtls_net_context *listener)
 	socklen_t len = sizeof(sa);
 	if (getsockname(listener->fd, (struct sockaddr *)&sa, &len) < 0)
 		die_errno("getsockname");
-	unsigned port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port :
-							 ((struct sockaddr_in *)&sa)->sin_port);
+	unsigned port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+						       : ((struct sockaddr_in *)&sa)->sin_port);
 	printf("PORT %u\n", port);
 	if (opts.port_file) {
 		/* Written aside and renamed, so a reader never sees a partial number. */
 		char tmp[4096];
 		snprintf(tmp, sizeof(tmp), "%s.tmp", opts.port_file);
 		FILE *f = fopen(tmp, "w");
-		if (!f || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0 || rename(tmp, opts.port_file))
+		if (!f || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0 ||
+		    rename(tmp, opts.port_file))
 			die_errno(opts.port_file);
 	}
 }
@@ -106,7 +107,7 @@ int main(int argc, char **argv)
 		struct job *j = calloc(1, sizeof(*j));
 		if (!j)
 			die_errno("calloc");
-		j->c = (struct conn){.o = &opts, .idx = n};
+		j->c = (struct conn){ .o = &opts, .idx = n };
 		mbedtls_net_init(&j->c.net);
 		if ((ret = mbedtls_net_accept(&listener, &j->c.net, NULL, 0, NULL)) != 0)
 			die_mbedtls("mbedtls_net_accept", ret);

@@ -38,7 +38,8 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 		atomic_store(&ulp_seen, true);
 	static atomic_int ulps;
 	const char *nth = getenv("KTLS_TEST_ULP_ENOMEM");
-	if (nth && *nth && level == SOL_TCP && name == TCP_ULP && atomic_fetch_add(&ulps, 1) + 1 == atoi(nth)) {
+	if (nth && *nth && level == SOL_TCP && name == TCP_ULP &&
+	    atomic_fetch_add(&ulps, 1) + 1 == atoi(nth)) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -56,8 +57,10 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 	}
 	const char *corrupt = getenv("KTLS_TEST_CORRUPT");
 	unsigned char info[64];
-	if (corrupt && level == SOL_TLS && len > sizeof(struct tls_crypto_info) && len <= sizeof(info) &&
-	    ((!strcmp(corrupt, "tx") && name == TLS_TX) || (!strcmp(corrupt, "rx") && name == TLS_RX))) {
+	if (corrupt && level == SOL_TLS && len > sizeof(struct tls_crypto_info) &&
+	    len <= sizeof(info) &&
+	    ((!strcmp(corrupt, "tx") && name == TLS_TX) ||
+	     (!strcmp(corrupt, "rx") && name == TLS_RX))) {
 		memcpy(info, val, len);
 		info[len - 1] ^= 1;
 		int rc = next(fd, level, name, info, len);

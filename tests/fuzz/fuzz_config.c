@@ -11,12 +11,17 @@
 
 #include "config.h"
 
-#define CHECK(x) do { if (!(x)) __builtin_trap(); } while (0)
+#define CHECK(x)                          \
+	do {                              \
+		if (!(x))                 \
+			__builtin_trap(); \
+	} while (0)
 
 static const char *const vars[] = {
-	"KTLS_SHIM_DISABLE", "KTLS_SHIM_DIRECTIONS", "KTLS_SHIM_CIPHERS", "KTLS_SHIM_VERSIONS",
-	"KTLS_SHIM_LOG", "KTLS_SHIM_LOG_FILE", "KTLS_SHIM_STRICT", "KTLS_SHIM_STATS",
-	"KTLS_SHIM_REKEY_RECORDS", "KTLS_SHIM_SELFTEST",
+	"KTLS_SHIM_DISABLE",  "KTLS_SHIM_DIRECTIONS", "KTLS_SHIM_CIPHERS",
+	"KTLS_SHIM_VERSIONS", "KTLS_SHIM_LOG",	      "KTLS_SHIM_LOG_FILE",
+	"KTLS_SHIM_STRICT",   "KTLS_SHIM_STATS",      "KTLS_SHIM_REKEY_RECORDS",
+	"KTLS_SHIM_SELFTEST",
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 static char *values[NVARS];

@@ -25,7 +25,11 @@
 #include "ksock.h"
 #include "real.h"
 
-#define CHECK(x) do { if (!(x)) __builtin_trap(); } while (0)
+#define CHECK(x)                          \
+	do {                              \
+		if (!(x))                 \
+			__builtin_trap(); \
+	} while (0)
 
 static int fds[2] = { -1, -1 };
 static const char server_conf; /* stands for an mbedtls_ssl_config: only its address is used */

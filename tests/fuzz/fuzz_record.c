@@ -18,11 +18,15 @@ struct trace {
 	size_t nrec;
 	unsigned char type[MAX_EVENTS];
 	size_t len[MAX_EVENTS], got[MAX_EVENTS];
-	uint32_t sum[MAX_EVENTS];     /* a checksum of each record's body */
-	int open;                     /* inside a record (begin seen, end not yet) */
+	uint32_t sum[MAX_EVENTS]; /* a checksum of each record's body */
+	int open;		  /* inside a record (begin seen, end not yet) */
 };
 
-#define CHECK(x) do { if (!(x)) __builtin_trap(); } while (0)
+#define CHECK(x)                          \
+	do {                              \
+		if (!(x))                 \
+			__builtin_trap(); \
+	} while (0)
 
 static void t_begin(void *arg, const unsigned char hdr[REC_HDR_LEN])
 {

@@ -19,7 +19,11 @@
 #include "keys.h"
 #include "seq.h"
 
-#define CHECK(x) do { if (!(x)) __builtin_trap(); } while (0)
+#define CHECK(x)                          \
+	do {                              \
+		if (!(x))                 \
+			__builtin_trap(); \
+	} while (0)
 #define TAG 16
 
 static const uint16_t suites13[4] = { 0x1301, 0x1302, 0x1303, 0x1304 };
@@ -59,7 +63,8 @@ static bool seal(const struct suite_info *s, const struct traffic_keys *k, uint6
 		sb[i] = (unsigned char)(seq >> (56 - 8 * i));
 	if (explicit_nonce) {
 		memcpy(nonce, k->iv, 4);
-		memcpy(body, sb, 8); /* the explicit nonce: any value; the counter, as Mbed TLS does */
+		memcpy(body, sb,
+		       8); /* the explicit nonce: any value; the counter, as Mbed TLS does */
 		memcpy(nonce + 4, body, 8);
 	} else {
 		memcpy(nonce, k->iv, 12);
@@ -100,7 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(s);
 	unsigned maxchunk = data[1];
 	size_t n = size - 4;
-	size_t version_at = n * data[2] / 256, seal_at = data[3] == 255 ? SIZE_MAX : n * data[3] / 256;
+	size_t version_at = n * data[2] / 256,
+	       seal_at = data[3] == 255 ? SIZE_MAX : n * data[3] / 256;
 	unsigned char *st = malloc(n ? n : 1);
 	memcpy(st, data + 4, n);
 

@@ -48,21 +48,30 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HDR 5
+#define HDR	  5
 #define FULL_BODY 16384
-#define BUFCAP (HDR + 65535 + 1)
+#define BUFCAP	  (HDR + 65535 + 1)
 
-enum fault { F_NONE, F_FLIP, F_TRUNCATE, F_OVERSIZE, F_ALERT, F_KEYUPDATE, F_RESET, F_STALL,
-	     F_GAP };
-static const char *const fault_names[] = { "none", "flip", "truncate", "oversize", "alert",
-					   "keyupdate", "reset", "stall", "gap" };
+enum fault {
+	F_NONE,
+	F_FLIP,
+	F_TRUNCATE,
+	F_OVERSIZE,
+	F_ALERT,
+	F_KEYUPDATE,
+	F_RESET,
+	F_STALL,
+	F_GAP
+};
+static const char *const fault_names[] = { "none",	"flip",	 "truncate", "oversize", "alert",
+					   "keyupdate", "reset", "stall",    "gap" };
 
 struct dir {
 	int src, dst;
 	const char *name;
-	bool faulty;       /* the fault goes into this direction (this connection) */
-	bool eof;          /* src ended; dst was shut down for writing */
-	unsigned full;     /* full application records forwarded */
+	bool faulty;   /* the fault goes into this direction (this connection) */
+	bool eof;      /* src ended; dst was shut down for writing */
+	unsigned full; /* full application records forwarded */
 	unsigned records;
 	unsigned long long bytes;
 	size_t have;
@@ -126,14 +135,9 @@ static enum verdict apply_fault(struct dir *d, unsigned char *rec, size_t len)
 	       d->records, len);
 	fflush(stdout);
 	switch (fault) {
-	case F_NONE:
-		break;
-	case F_FLIP:
-		rec[HDR + len / 2] ^= 0x10;
-		break;
-	case F_TRUNCATE:
-		write_all(d->dst, rec, half);
-		return CLOSE;
+	case F_NONE: break;
+	case F_FLIP: rec[HDR + len / 2] ^= 0x10; break;
+	case F_TRUNCATE: write_all(d->dst, rec, half); return CLOSE;
 	case F_OVERSIZE: {
 		unsigned big = oversize_len;
 		rec[3] = (unsigned char)(big >> 8);
@@ -153,9 +157,7 @@ static enum verdict apply_fault(struct dir *d, unsigned char *rec, size_t len)
 		write_all(d->dst, rec, half);
 		usleep(50 * 1000); /* let the half record reach the receiver before the RST */
 		return RESET;
-	case F_GAP:
-		sleep_ms(stall_ms);
-		break;
+	case F_GAP: sleep_ms(stall_ms); break;
 	case F_STALL: {
 		if (write_all(d->dst, rec, half))
 			return CLOSE;
@@ -211,11 +213,14 @@ static int connect_server(const char *host, int port, int cfd)
 	struct sockaddr_in peer;
 	socklen_t plen = sizeof(peer);
 	if (getpeername(cfd, (struct sockaddr *)&peer, &plen) == 0 && peer.sin_family == AF_INET) {
-		struct sockaddr_in src = { .sin_family = AF_INET, .sin_port = peer.sin_port,
+		struct sockaddr_in src = { .sin_family = AF_INET,
+					   .sin_port = peer.sin_port,
 					   .sin_addr.s_addr = htonl(0x7f000002) };
 		if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0)
-			fprintf(stderr, "relay: cannot bind 127.0.0.2:%u (%s): the server sees"
-				" another client port\n", ntohs(peer.sin_port), strerror(errno));
+			fprintf(stderr,
+				"relay: cannot bind 127.0.0.2:%u (%s): the server sees"
+				" another client port\n",
+				ntohs(peer.sin_port), strerror(errno));
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		close(fd);
@@ -293,7 +298,8 @@ static void relay_conn(int idx, int cfd, int sfd, bool fault_s2c)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: relay --port SERVER_PORT [--host ADDR] [--fault none|flip|truncate|"
+	fprintf(stderr,
+		"usage: relay --port SERVER_PORT [--host ADDR] [--fault none|flip|truncate|"
 		"oversize|alert|keyupdate|reset|stall|gap] [--dir s2c|c2s] [--after N] [--stall MS]"
 		" [--settle MS] [--oversize-len N] [--connections N] [--dump PREFIX]\n");
 	exit(2);

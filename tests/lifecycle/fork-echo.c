@@ -56,7 +56,8 @@ static void connect_tls(const char *certs, const char *port)
 	snprintf(path, sizeof(path), "%s/ca.crt", certs);
 	if ((ret = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0)) ||
 	    (ret = mbedtls_x509_crt_parse_file(&ca, path)) ||
-	    (ret = mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
+	    (ret = mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_CLIENT,
+					       MBEDTLS_SSL_TRANSPORT_STREAM,
 					       MBEDTLS_SSL_PRESET_DEFAULT)))
 		die("setup", ret);
 	mbedtls_ssl_conf_rng(&conf, mbedtls_ctr_drbg_random, &drbg);
@@ -65,7 +66,8 @@ static void connect_tls(const char *certs, const char *port)
 	mbedtls_ssl_conf_min_tls_version(&conf, MBEDTLS_SSL_VERSION_TLS1_3);
 	mbedtls_ssl_conf_max_tls_version(&conf, MBEDTLS_SSL_VERSION_TLS1_3);
 	mbedtls_ssl_conf_ciphersuites(&conf, suites);
-	if ((ret = mbedtls_ssl_setup(&ssl, &conf)) || (ret = mbedtls_ssl_set_hostname(&ssl, "localhost")) ||
+	if ((ret = mbedtls_ssl_setup(&ssl, &conf)) ||
+	    (ret = mbedtls_ssl_set_hostname(&ssl, "localhost")) ||
 	    (ret = mbedtls_net_connect(&net, "127.0.0.1", port, MBEDTLS_NET_PROTO_TCP)))
 		die("connect", ret);
 	mbedtls_ssl_set_bio(&ssl, &net, mbedtls_net_send, mbedtls_net_recv, NULL);
@@ -137,7 +139,8 @@ int main(int argc, char **argv)
 	int failed = 0;
 	for (int t = child; t < turns; t += 2) {
 		if (t > 0 && !wait_turn(me)) {
-			printf("turn %d %s: the other process ended\n", t, child ? "child" : "parent");
+			printf("turn %d %s: the other process ended\n", t,
+			       child ? "child" : "parent");
 			failed = 1;
 			break;
 		}

@@ -148,8 +148,9 @@ static void setup(const char *certs)
 	mbedtls_ssl_config *confs[2] = { &cconf, &sconf };
 	for (int i = 0; i < 2; i++) {
 		mbedtls_ssl_config_init(confs[i]);
-		if ((ret = mbedtls_ssl_config_defaults(confs[i], i ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
-						       MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT)))
+		if ((ret = mbedtls_ssl_config_defaults(
+			     confs[i], i ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
+			     MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT)))
 			die("config_defaults", ret);
 		mbedtls_ssl_conf_rng(confs[i], rng, NULL);
 		mbedtls_ssl_conf_ca_chain(confs[i], &ca, NULL);
@@ -189,7 +190,8 @@ static void offer_apply(const struct offer *o)
 static struct offer offer_named(const char *version, const char *suite)
 {
 	struct offer o = { .name = suite };
-	o.version = !strcmp(version, "1.2") ? MBEDTLS_SSL_VERSION_TLS1_2 : MBEDTLS_SSL_VERSION_TLS1_3;
+	o.version =
+		!strcmp(version, "1.2") ? MBEDTLS_SSL_VERSION_TLS1_2 : MBEDTLS_SSL_VERSION_TLS1_3;
 	o.suite[0] = mbedtls_ssl_get_ciphersuite_id(suite);
 	if (!o.suite[0])
 		die(suite, -1);
@@ -466,7 +468,8 @@ static void abuse_fd_reused(struct pair *p, struct end *abused, struct end *peer
 	/* The new connection carries on, byte-exact, and holds nothing extra. */
 	step("  new connection exchange after", exchange(&q, 20000, 8));
 	printf("  new connection: stray bytes: %s, %s\n",
-	       socket_pending(q.c.net.fd) ? "client" : "none", socket_pending(q.s.net.fd) ? "server" : "none");
+	       socket_pending(q.c.net.fd) ? "client" : "none",
+	       socket_pending(q.s.net.fd) ? "server" : "none");
 	step("  new connection shutdown", shutdown_pair(&q.c, &q.s));
 	end_free(&q.c);
 	end_free(&q.s);
@@ -561,7 +564,8 @@ static void abuse_fd_reconnect(struct pair *p, struct end *abused, struct end *p
 	current_step = "read on the new socket";
 	n = mbedtls_ssl_read(&abused->ssl, got, sizeof(got));
 	step_read("  read", n);
-	printf("  cleartext taken as data: %s\n", n > 0 && memmem(got, (size_t)n, "INJECTED", 8) ? "yes" : "no");
+	printf("  cleartext taken as data: %s\n",
+	       n > 0 && memmem(got, (size_t)n, "INJECTED", 8) ? "yes" : "no");
 	mbedtls_net_free(&other);
 	mbedtls_net_free(&l);
 	current_step = "peer read";
@@ -677,7 +681,8 @@ static void abuse_write_contract(struct pair *p, struct end *abused, struct end 
 	unsigned char b[64];
 	current_step = "zero-length write";
 	step("  zero-length write", mbedtls_ssl_write(&abused->ssl, b, 0));
-	step("  write after it", mbedtls_ssl_write(&abused->ssl, (const unsigned char *)"after", 5));
+	step("  write after it",
+	     mbedtls_ssl_write(&abused->ssl, (const unsigned char *)"after", 5));
 	current_step = "peer read";
 	step_read("  peer read", mbedtls_ssl_read(&peer->ssl, b, sizeof(b)));
 	pattern(big, sizeof(big), 31);
@@ -698,7 +703,8 @@ static void run_abuse(const char *name, abuse_fn fn)
 		for (int client = 1; client >= 0; client--) {
 			struct offer o = offer_named(combos[i][0], combos[i][1]);
 			offer_apply(&o);
-			printf("%s TLS %s, abused end: %s\n", name, combos[i][0], client ? "client" : "server");
+			printf("%s TLS %s, abused end: %s\n", name, combos[i][0],
+			       client ? "client" : "server");
 			alarm(30);
 			struct pair p;
 			if (fn == abuse_mode_change)
@@ -733,8 +739,8 @@ static void case_ticket(void)
 	int ret = mbedtls_ssl_ticket_setup(&tickets, rng, NULL, MBEDTLS_CIPHER_AES_256_GCM, 86400);
 	if (ret)
 		die("ticket_setup", ret);
-	mbedtls_ssl_conf_session_tickets_cb(&sconf, mbedtls_ssl_ticket_write, mbedtls_ssl_ticket_parse,
-					    &tickets);
+	mbedtls_ssl_conf_session_tickets_cb(&sconf, mbedtls_ssl_ticket_write,
+					    mbedtls_ssl_ticket_parse, &tickets);
 	mbedtls_ssl_conf_dbg(&cconf, debug_line, NULL);
 	mbedtls_debug_set_threshold(3);
 	const struct offer o = offer_named("1.3", "TLS1-3-AES-128-GCM-SHA256");
@@ -841,7 +847,8 @@ static void case_reset(int n)
 		const struct offer o = offer_named(mix[i % MIX_N][0], mix[i % MIX_N][1]);
 		offer_apply(&o);
 		if (i > 0) {
-			int r1 = mbedtls_ssl_session_reset(&p.c.ssl), r2 = mbedtls_ssl_session_reset(&p.s.ssl);
+			int r1 = mbedtls_ssl_session_reset(&p.c.ssl),
+			    r2 = mbedtls_ssl_session_reset(&p.s.ssl);
 			if (r1 || r2)
 				die("session_reset", r1 ? r1 : r2);
 		}
@@ -861,7 +868,8 @@ static void case_reset(int n)
 			break;
 		}
 		if (strcmp(mbedtls_ssl_get_ciphersuite(&p.c.ssl), o.name))
-			fail("connection %d: suite %s, not %s", i, mbedtls_ssl_get_ciphersuite(&p.c.ssl), o.name);
+			fail("connection %d: suite %s, not %s", i,
+			     mbedtls_ssl_get_ciphersuite(&p.c.ssl), o.name);
 		per[i % MIX_N]++;
 		mbedtls_net_free(&p.c.net);
 		mbedtls_net_free(&p.s.net);
@@ -871,7 +879,8 @@ static void case_reset(int n)
 	for (size_t k = 0; k < MIX_N; k++)
 		printf("  %s %s: %d connections\n", mix[k][0], mix[k][1], per[k]);
 	/* stderr: the figures differ from run to run, the compared output must not. */
-	fprintf(stderr, "RSS reset: connections=%d warm=%ld KiB end=%ld KiB\n", n, rss_warm, rss_kib());
+	fprintf(stderr, "RSS reset: connections=%d warm=%ld KiB end=%ld KiB\n", n, rss_warm,
+		rss_kib());
 	end_free(&p.c);
 	end_free(&p.s);
 }
@@ -961,7 +970,8 @@ static void case_free_thread(int rounds)
 			free(jobs[k]);
 		}
 	}
-	printf("free-thread: %d rounds of %d connections, failures: %d\n", rounds, FREE_WORKERS, bad);
+	printf("free-thread: %d rounds of %d connections, failures: %d\n", rounds, FREE_WORKERS,
+	       bad);
 	if (bad)
 		fail("%d connections failed", bad);
 }
@@ -1011,11 +1021,13 @@ static void case_fork(const char *who)
 			unsigned char b[64];
 			size_t got;
 			int r = ret ? ret : read_exact(&p.c, b, 13, &got);
-			printf("child exchange: %s\n", r == 13 && !memcmp(b, "child says hi", 13) ? "ok" : "failed");
+			printf("child exchange: %s\n",
+			       r == 13 && !memcmp(b, "child says hi", 13) ? "ok" : "failed");
 			ret = r == 13 ? 0 : 1;
 			if (!strcmp(who, "child"))
 				step("child close_notify", mbedtls_ssl_close_notify(&p.c.ssl));
-			mbedtls_ssl_free(&p.c.ssl); /* its copy; the parent's is still in use with "both" */
+			mbedtls_ssl_free(
+				&p.c.ssl); /* its copy; the parent's is still in use with "both" */
 		}
 		fflush(stdout);
 		_exit(ret ? 1 : 0);
@@ -1036,7 +1048,8 @@ static void case_fork(const char *who)
 	printf("child exit: %d\n", child);
 	if (!strcmp(who, "child")) {
 		unsigned char b[64];
-		step_read("server read after the child's close_notify", mbedtls_ssl_read(&p.s.ssl, b, sizeof(b)));
+		step_read("server read after the child's close_notify",
+			  mbedtls_ssl_read(&p.s.ssl, b, sizeof(b)));
 		mbedtls_ssl_free(&p.c.ssl); /* the parent's copy of the child's end */
 		mbedtls_net_free(&p.c.net);
 	} else {

@@ -122,7 +122,8 @@ static void setup(void)
 	for (size_t i = 0; i < MIX_N; i++) {
 		mbedtls_ssl_config *c = &confs[i];
 		mbedtls_ssl_config_init(c);
-		if ((ret = mbedtls_ssl_config_defaults(c, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
+		if ((ret = mbedtls_ssl_config_defaults(c, MBEDTLS_SSL_IS_CLIENT,
+						       MBEDTLS_SSL_TRANSPORT_STREAM,
 						       MBEDTLS_SSL_PRESET_DEFAULT)))
 			die("config_defaults", ret);
 		mbedtls_ssl_conf_rng(c, rng, NULL);
@@ -200,7 +201,9 @@ static int one_connection(mbedtls_ssl_context *ssl, mbedtls_net_context *net, si
 	do
 		ret = mbedtls_ssl_read(ssl, in, sizeof(in));
 	while (want(ret));
-	return ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || ret == 0 ? 0 : ret > 0 ? MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE : ret;
+	return ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || ret == 0 ? 0
+	       : ret > 0 ? MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE
+			 : ret;
 }
 
 static void *worker(void *arg)
@@ -221,7 +224,8 @@ static void *worker(void *arg)
 		if (!ret)
 			ret = mbedtls_ssl_set_hostname(&ssl, "localhost");
 		if (!ret)
-			ret = one_connection(&ssl, &net, size, ((uint64_t)t << 32) | (uint64_t)i, &what);
+			ret = one_connection(&ssl, &net, size, ((uint64_t)t << 32) | (uint64_t)i,
+					     &what);
 		if (!ret && strcmp(mbedtls_ssl_get_ciphersuite(&ssl), mix[m].suite)) {
 			what = "negotiated another suite";
 			ret = MBEDTLS_ERR_SSL_INTERNAL_ERROR;
@@ -231,8 +235,8 @@ static void *worker(void *arg)
 		if (ret) {
 			char text[120];
 			mbedtls_strerror(ret, text, sizeof(text));
-			printf("ERROR thread=%d conn=%d %s %s: -0x%04x %s\n", t, i, mix[m].suite, what,
-			       (unsigned)-ret, text);
+			printf("ERROR thread=%d conn=%d %s %s: -0x%04x %s\n", t, i, mix[m].suite,
+			       what, (unsigned)-ret, text);
 			atomic_fetch_add(&failed_count, 1);
 			break;
 		}
@@ -251,7 +255,7 @@ static void *worker(void *arg)
 static void usage(void)
 {
 	fprintf(stderr, "usage: load-client --port P [--threads T] [--connections N] [--cert DIR]"
-		" [--server-pid PID] [--max-size BYTES]\n");
+			" [--server-pid PID] [--max-size BYTES]\n");
 	exit(2);
 }
 
@@ -295,8 +299,9 @@ int main(int argc, char **argv)
 	free(tid);
 
 	for (size_t i = 0; i < MIX_N; i++)
-		printf("MIX %s %s %d\n", mix[i].version == MBEDTLS_SSL_VERSION_TLS1_3 ? "1.3" : "1.2",
-		       mix[i].suite, atomic_load(&per_mix[i]));
+		printf("MIX %s %s %d\n",
+		       mix[i].version == MBEDTLS_SSL_VERSION_TLS1_3 ? "1.3" : "1.2", mix[i].suite,
+		       atomic_load(&per_mix[i]));
 	printf("RSS client warm=%ld end=%ld\n", rss_warm[0], rss_kib(0));
 	if (server_pid)
 		printf("RSS server warm=%ld end=%ld\n", rss_warm[1], rss_kib(server_pid));

@@ -73,7 +73,10 @@ static struct opts parse(int argc, char **argv)
 		else if (!strcmp(a, "--cert"))
 			o.cert = v, i++;
 		else if (!strcmp(a, "--tls"))
-			o.version = !strcmp(v, "1.2") ? TLS1_2_VERSION : !strcmp(v, "1.3") ? TLS1_3_VERSION : 0, i++;
+			o.version = !strcmp(v, "1.2")	? TLS1_2_VERSION
+				    : !strcmp(v, "1.3") ? TLS1_3_VERSION
+							: 0,
+			i++;
 		else if (!strcmp(a, "--bytes"))
 			o.bytes = number(v), i++;
 		else if (!strcmp(a, "--chunk"))
@@ -159,7 +162,8 @@ static void maybe_key_update(SSL *ssl, const struct opts *o, size_t *since, size
 	if (!o->ku_every || *since < o->ku_every || SSL_version(ssl) != TLS1_3_VERSION)
 		return;
 	*since = 0;
-	if (!SSL_key_update(ssl, o->request ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED))
+	if (!SSL_key_update(ssl,
+			    o->request ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED))
 		die("SSL_key_update");
 	(*count)++;
 }

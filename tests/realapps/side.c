@@ -4,9 +4,12 @@
  * Mbed TLS function of the same name from this object, so the call binds in this object's scope,
  * its own copy, unless something in front of it (the shim) forwards it elsewhere. No Mbed TLS
  * header: contexts are opaque buffers, and these prototypes are the same in both versions. */
-#define FWD(ret, name, params, args)                 \
-	ret mbedtls_ssl_##name params;               \
-	ret side_##name params { return mbedtls_ssl_##name args; }
+#define FWD(ret, name, params, args)            \
+	ret mbedtls_ssl_##name params;          \
+	ret side_##name params                  \
+	{                                       \
+		return mbedtls_ssl_##name args; \
+	}
 
 typedef void *p;
 FWD(void, init, (p s), (s))

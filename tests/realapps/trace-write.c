@@ -24,7 +24,7 @@ typedef int write_fn(void *ssl, const unsigned char *buf, size_t len);
 static unsigned long calls, bytes, want_write, null_retries, null_completed, null_mismatch;
 
 __attribute__((visibility("default"))) int mbedtls_ssl_write(void *ssl, const unsigned char *buf,
-							      size_t len)
+							     size_t len)
 {
 	static write_fn *next;
 	if (!next)
@@ -55,8 +55,10 @@ __attribute__((destructor)) static void report(void)
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return;
-	dprintf(fd, "trace-write pid=%d calls=%lu bytes=%lu want_write=%lu null_retries=%lu "
-		"null_completed=%lu null_mismatch=%lu\n", (int)getpid(), calls, bytes, want_write,
-		null_retries, null_completed, null_mismatch);
+	dprintf(fd,
+		"trace-write pid=%d calls=%lu bytes=%lu want_write=%lu null_retries=%lu "
+		"null_completed=%lu null_mismatch=%lu\n",
+		(int)getpid(), calls, bytes, want_write, null_retries, null_completed,
+		null_mismatch);
 	close(fd);
 }

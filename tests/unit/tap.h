@@ -41,8 +41,7 @@ static inline void tap_vresult(int pass, const char *fmt, va_list ap)
 }
 
 /* One check: prints "ok K - ..." or "not ok K - ..."; returns pass, for callers' diagnostics. */
-__attribute__((format(printf, 2, 3)))
-static inline int tap_ok(int pass, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static inline int tap_ok(int pass, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -53,8 +52,7 @@ static inline int tap_ok(int pass, const char *fmt, ...)
 }
 
 /* A "# ..." diagnostic line (TAP consumers show it, never count it). */
-__attribute__((format(printf, 1, 2)))
-static inline void tap_diag(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static inline void tap_diag(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -76,8 +74,8 @@ static inline void tap_diag_hex(const char *what, const void *p, size_t n)
 }
 
 /* One check that n bytes equal the expected ones; on a mismatch both are printed as hex. */
-__attribute__((format(printf, 4, 5)))
-static inline int tap_mem_eq(const void *got, const void *want, size_t n, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static inline int
+tap_mem_eq(const void *got, const void *want, size_t n, const char *fmt, ...)
 {
 	int pass = got != NULL && want != NULL && memcmp(got, want, n) == 0;
 	va_list ap;

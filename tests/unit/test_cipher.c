@@ -12,7 +12,7 @@
 #include "tap.h"
 
 #define NCIPHERS (KCIPHER_COUNT - KCIPHER_FIRST)
-#define PLAN (8 + 3 * NCIPHERS)
+#define PLAN	 (8 + 3 * NCIPHERS)
 
 /* What the kernel's struct for each cipher looks like, measured on the struct itself (not through
  * the *_SIZE macros the table is built from), with the byte sizes written out by hand. */
@@ -20,16 +20,19 @@ struct kernel_shape {
 	enum kcipher c;
 	const char *name;
 	unsigned type;
-	size_t size, key, salt, iv, rec_seq;       /* sizeof of the struct and of each field */
+	size_t size, key, salt, iv, rec_seq; /* sizeof of the struct and of each field */
 	size_t key_off, salt_off, iv_off, rec_seq_off;
-	size_t hand_size, hand_key;                 /* the same, by hand */
+	size_t hand_size, hand_key; /* the same, by hand */
 };
 
-#define SHAPE(kc, nm, ty, st, hsize, hkey)                                                        \
-	{ kc, nm, ty, sizeof(struct st), sizeof(((struct st *)0)->key),                           \
-	  sizeof(((struct st *)0)->salt), sizeof(((struct st *)0)->iv),                           \
-	  sizeof(((struct st *)0)->rec_seq), offsetof(struct st, key), offsetof(struct st, salt), \
-	  offsetof(struct st, iv), offsetof(struct st, rec_seq), hsize, hkey }
+#define SHAPE(kc, nm, ty, st, hsize, hkey)                                            \
+	{                                                                             \
+		kc, nm, ty, sizeof(struct st), sizeof(((struct st *)0)->key),         \
+			sizeof(((struct st *)0)->salt), sizeof(((struct st *)0)->iv), \
+			sizeof(((struct st *)0)->rec_seq), offsetof(struct st, key),  \
+			offsetof(struct st, salt), offsetof(struct st, iv),           \
+			offsetof(struct st, rec_seq), hsize, hkey                     \
+	}
 
 static const struct kernel_shape shapes[NCIPHERS] = {
 	SHAPE(KCIPHER_AES_GCM_128, "AES-128-GCM", 51, tls12_crypto_info_aes_gcm_128, 40, 16),
@@ -60,8 +63,11 @@ static void test_row(const struct kernel_shape *k)
 	/* What the rest of the shim relies on: salt || iv is the 12-byte nonce base, the record
 	 * number is 8 bytes (get_be64/put_be64), the tag 16 (seq.c's TAG_LEN), and fixed + explicit
 	 * nonce is 12 in both versions. */
-	tap_ok(d->salt_len + d->iv_len == CIPHER_NONCE_LEN && d->rec_seq_len == 8 && d->tag_len == 16 &&
-		       cipher_fixed_iv_len(k->c, TLS_1_2) + cipher_explicit_nonce_len(k->c, TLS_1_2) == 12 &&
+	tap_ok(d->salt_len + d->iv_len == CIPHER_NONCE_LEN && d->rec_seq_len == 8 &&
+		       d->tag_len == 16 &&
+		       cipher_fixed_iv_len(k->c, TLS_1_2) +
+				       cipher_explicit_nonce_len(k->c, TLS_1_2) ==
+			       12 &&
 		       cipher_fixed_iv_len(k->c, TLS_1_3) == 12 &&
 		       cipher_explicit_nonce_len(k->c, TLS_1_3) == 0,
 	       "%s: salt + iv = 12, rec_seq 8, tag 16, fixed + explicit nonce = 12", k->name);
@@ -80,12 +86,15 @@ static void test_unique(void)
 			bad++;
 		for (int b = a + 1; da && b < KCIPHER_COUNT; b++) {
 			const struct cipher_desc *db = cipher_get((enum kcipher)b);
-			if (!db || !strcasecmp(da->name, db->name) || da->kernel_type == db->kernel_type)
+			if (!db || !strcasecmp(da->name, db->name) ||
+			    da->kernel_type == db->kernel_type)
 				bad++;
 		}
 	}
-	tap_ok(bad == 0, "names unique (any case), without commas; kernel types unique and found back");
-	tap_ok(cipher_get(KCIPHER_NONE) == NULL && cipher_get((enum kcipher)KCIPHER_COUNT) == NULL &&
+	tap_ok(bad == 0,
+	       "names unique (any case), without commas; kernel types unique and found back");
+	tap_ok(cipher_get(KCIPHER_NONE) == NULL &&
+		       cipher_get((enum kcipher)KCIPHER_COUNT) == NULL &&
 		       cipher_by_kernel_type(0) == KCIPHER_NONE &&
 		       cipher_by_kernel_type(TLS_CIPHER_SM4_GCM) == KCIPHER_NONE,
 	       "no row for KCIPHER_NONE or past the end; SM4-GCM and type 0 unknown");
@@ -106,9 +115,11 @@ static void test_versions(void)
 /* Moved from test_keys.c with the functions (keys_key_len, keys_fixed_iv_len, keys_cipher_name). */
 static void test_lengths(void)
 {
-	tap_ok(cipher_key_len(KCIPHER_AES_GCM_128) == 16 && cipher_key_len(KCIPHER_AES_GCM_256) == 32 &&
+	tap_ok(cipher_key_len(KCIPHER_AES_GCM_128) == 16 &&
+		       cipher_key_len(KCIPHER_AES_GCM_256) == 32 &&
 		       cipher_key_len(KCIPHER_AES_CCM_128) == 16 &&
-		       cipher_key_len(KCIPHER_CHACHA20_POLY1305) == 32 && cipher_key_len(KCIPHER_NONE) == 0,
+		       cipher_key_len(KCIPHER_CHACHA20_POLY1305) == 32 &&
+		       cipher_key_len(KCIPHER_NONE) == 0,
 	       "cipher_key_len: 16/32/16/32, none 0");
 	tap_ok(cipher_fixed_iv_len(KCIPHER_AES_GCM_128, 0x0303) == 4 &&
 		       cipher_fixed_iv_len(KCIPHER_AES_GCM_256, 0x0303) == 4 &&

@@ -19,19 +19,20 @@
 #define GCM256 BIT(KCIPHER_AES_GCM_256)
 #define CCM128 BIT(KCIPHER_AES_CCM_128)
 #define CHACHA BIT(KCIPHER_CHACHA20_POLY1305)
-#define ALL (GCM128 | GCM256 | CCM128 | CHACHA)
+#define ALL    (GCM128 | GCM256 | CCM128 | CHACHA)
 
 /* The ten documented variables, in the order of README's table. */
 static const char *const vars[] = {
-	"KTLS_SHIM_DISABLE", "KTLS_SHIM_DIRECTIONS", "KTLS_SHIM_CIPHERS", "KTLS_SHIM_VERSIONS",
-	"KTLS_SHIM_LOG",     "KTLS_SHIM_LOG_FILE",   "KTLS_SHIM_STRICT",  "KTLS_SHIM_STATS",
-	"KTLS_SHIM_REKEY_RECORDS", "KTLS_SHIM_SELFTEST",
+	"KTLS_SHIM_DISABLE",  "KTLS_SHIM_DIRECTIONS", "KTLS_SHIM_CIPHERS",
+	"KTLS_SHIM_VERSIONS", "KTLS_SHIM_LOG",	      "KTLS_SHIM_LOG_FILE",
+	"KTLS_SHIM_STRICT",   "KTLS_SHIM_STATS",      "KTLS_SHIM_REKEY_RECORDS",
+	"KTLS_SHIM_SELFTEST",
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 /* ---- the fake environment and report sink ---------------------------------------------------- */
 
-#define MAX_ENV 16
+#define MAX_ENV	    16
 #define MAX_REPORTS 16
 static struct {
 	char name[64];
@@ -71,7 +72,8 @@ static void set_env(const char *const *assign, int n)
 			fprintf(stderr, "test_config: bad assignment in the test: %s\n", assign[i]);
 			exit(2);
 		}
-		snprintf(env[nenv].name, sizeof(env[0].name), "%.*s", (int)(eq - assign[i]), assign[i]);
+		snprintf(env[nenv].name, sizeof(env[0].name), "%.*s", (int)(eq - assign[i]),
+			 assign[i]);
 		env[nenv++].value = eq + 1;
 	}
 }
@@ -95,20 +97,28 @@ static struct shim_config parse1(const char *assign)
 
 static struct shim_config defaults(void)
 {
-	return (struct shim_config){ .disable = false, .tx = true, .rx = true, .ciphers = ALL,
-				     .tls12 = true, .tls13 = true, .log = LOG_ERROR,
-				     .log_file = NULL, .strict = false, .stats = false,
-				     .rekey_records = 16777216, .selftest = true };
+	return (struct shim_config){ .disable = false,
+				     .tx = true,
+				     .rx = true,
+				     .ciphers = ALL,
+				     .tls12 = true,
+				     .tls13 = true,
+				     .log = LOG_ERROR,
+				     .log_file = NULL,
+				     .strict = false,
+				     .stats = false,
+				     .rekey_records = 16777216,
+				     .selftest = true };
 }
 
 /* Prints every field that differs; true when none does. */
 static bool same_config(const struct shim_config *got, const struct shim_config *want)
 {
 	bool same = true;
-#define FIELD(f, fmt, cast)                                                                  \
-	if (got->f != want->f) {                                                             \
-		tap_diag("  %s: got " fmt ", want " fmt, #f, (cast)got->f, (cast)want->f);   \
-		same = false;                                                                \
+#define FIELD(f, fmt, cast)                                                                \
+	if (got->f != want->f) {                                                           \
+		tap_diag("  %s: got " fmt ", want " fmt, #f, (cast)got->f, (cast)want->f); \
+		same = false;                                                              \
 	}
 	FIELD(disable, "%d", int)
 	FIELD(tx, "%d", int)
@@ -158,15 +168,16 @@ static void want_line(char *buf, size_t n, const char *var, const char *value)
 		{ "KTLS_SHIM_SELFTEST", "0 or 1", "1" },
 		{ "KTLS_SHIM_DIRECTIONS", "tx, rx or both", "both" },
 		{ "KTLS_SHIM_CIPHERS",
-		  "a comma list of AES-128-GCM, AES-256-GCM, AES-128-CCM, CHACHA20-POLY1305", "all four" },
+		  "a comma list of AES-128-GCM, AES-256-GCM, AES-128-CCM, CHACHA20-POLY1305",
+		  "all four" },
 		{ "KTLS_SHIM_VERSIONS", "1.2, 1.3 or 1.2,1.3", "1.2,1.3" },
 		{ "KTLS_SHIM_LOG", "off, error, info or debug", "error" },
 		{ "KTLS_SHIM_REKEY_RECORDS", "0 (never) or 1 to 23726566", "16777216" },
 	};
 	for (size_t i = 0; i < sizeof(help) / sizeof(help[0]); i++)
 		if (!strcmp(help[i].var, var)) {
-			snprintf(buf, n, "ktlsshim: %s='%s' is not valid (expected %s); using %s", var,
-				 value, help[i].expected, help[i].dflt);
+			snprintf(buf, n, "ktlsshim: %s='%s' is not valid (expected %s); using %s",
+				 var, value, help[i].expected, help[i].dflt);
 			return;
 		}
 	snprintf(buf, n, "(no bad value exists for %s)", var);
@@ -198,30 +209,102 @@ struct valid_case {
 	void (*edit)(struct shim_config *);
 };
 
-static void e_none(struct shim_config *c) { (void)c; }
-static void e_disable(struct shim_config *c) { c->disable = true; }
-static void e_strict(struct shim_config *c) { c->strict = true; }
-static void e_stats(struct shim_config *c) { c->stats = true; }
-static void e_no_selftest(struct shim_config *c) { c->selftest = false; }
-static void e_tx_only(struct shim_config *c) { c->rx = false; }
-static void e_rx_only(struct shim_config *c) { c->tx = false; }
-static void e_gcm128(struct shim_config *c) { c->ciphers = GCM128; }
-static void e_gcm256(struct shim_config *c) { c->ciphers = GCM256; }
-static void e_ccm128(struct shim_config *c) { c->ciphers = CCM128; }
-static void e_chacha(struct shim_config *c) { c->ciphers = CHACHA; }
-static void e_gcms(struct shim_config *c) { c->ciphers = GCM128 | GCM256; }
-static void e_no_ccm(struct shim_config *c) { c->ciphers = GCM128 | GCM256 | CHACHA; }
-static void e_tls12(struct shim_config *c) { c->tls13 = false; }
-static void e_tls13(struct shim_config *c) { c->tls12 = false; }
-static void e_log_off(struct shim_config *c) { c->log = LOG_OFF; }
-static void e_log_info(struct shim_config *c) { c->log = LOG_INFO; }
-static void e_log_debug(struct shim_config *c) { c->log = LOG_DEBUG; }
-static void e_log_file(struct shim_config *c) { c->log_file = "/var/log/ktlsshim.log"; }
-static void e_log_file_rel(struct shim_config *c) { c->log_file = "shim log.txt"; }
-static void e_rekey_never(struct shim_config *c) { c->rekey_records = 0; }
-static void e_rekey_1(struct shim_config *c) { c->rekey_records = 1; }
-static void e_rekey_1000(struct shim_config *c) { c->rekey_records = 1000; }
-static void e_rekey_max(struct shim_config *c) { c->rekey_records = 23726566; }
+static void e_none(struct shim_config *c)
+{
+	(void)c;
+}
+static void e_disable(struct shim_config *c)
+{
+	c->disable = true;
+}
+static void e_strict(struct shim_config *c)
+{
+	c->strict = true;
+}
+static void e_stats(struct shim_config *c)
+{
+	c->stats = true;
+}
+static void e_no_selftest(struct shim_config *c)
+{
+	c->selftest = false;
+}
+static void e_tx_only(struct shim_config *c)
+{
+	c->rx = false;
+}
+static void e_rx_only(struct shim_config *c)
+{
+	c->tx = false;
+}
+static void e_gcm128(struct shim_config *c)
+{
+	c->ciphers = GCM128;
+}
+static void e_gcm256(struct shim_config *c)
+{
+	c->ciphers = GCM256;
+}
+static void e_ccm128(struct shim_config *c)
+{
+	c->ciphers = CCM128;
+}
+static void e_chacha(struct shim_config *c)
+{
+	c->ciphers = CHACHA;
+}
+static void e_gcms(struct shim_config *c)
+{
+	c->ciphers = GCM128 | GCM256;
+}
+static void e_no_ccm(struct shim_config *c)
+{
+	c->ciphers = GCM128 | GCM256 | CHACHA;
+}
+static void e_tls12(struct shim_config *c)
+{
+	c->tls13 = false;
+}
+static void e_tls13(struct shim_config *c)
+{
+	c->tls12 = false;
+}
+static void e_log_off(struct shim_config *c)
+{
+	c->log = LOG_OFF;
+}
+static void e_log_info(struct shim_config *c)
+{
+	c->log = LOG_INFO;
+}
+static void e_log_debug(struct shim_config *c)
+{
+	c->log = LOG_DEBUG;
+}
+static void e_log_file(struct shim_config *c)
+{
+	c->log_file = "/var/log/ktlsshim.log";
+}
+static void e_log_file_rel(struct shim_config *c)
+{
+	c->log_file = "shim log.txt";
+}
+static void e_rekey_never(struct shim_config *c)
+{
+	c->rekey_records = 0;
+}
+static void e_rekey_1(struct shim_config *c)
+{
+	c->rekey_records = 1;
+}
+static void e_rekey_1000(struct shim_config *c)
+{
+	c->rekey_records = 1000;
+}
+static void e_rekey_max(struct shim_config *c)
+{
+	c->rekey_records = 23726566;
+}
 
 static const struct valid_case valid_cases[] = {
 	/* booleans: 1/yes/true/on and 0/no/false/off, the words in any case */
@@ -401,9 +484,10 @@ static void test_defaults(void)
 	}
 	if (nreports)
 		show_reports();
-	tap_ok(same && names_ok && nreports == 0,
-	       "no variable set: defaults (both directions, all four ciphers, 1.2 and 1.3, log error "
-	       "to stderr, not disabled, not strict, no stats), nothing reported, only the 10 variables read");
+	tap_ok(same && names_ok && nreports == 0, "no variable set: defaults (both directions, all "
+						  "four ciphers, 1.2 and 1.3, log error "
+						  "to stderr, not disabled, not strict, no stats), "
+						  "nothing reported, only the 10 variables read");
 }
 
 /* An empty value is the same as an unset variable: for each variable alone, then all at once. */
@@ -428,27 +512,41 @@ static void test_empty(void)
 		show_reports();
 		ok = false;
 	}
-	tap_ok(ok, "an empty value is the same as unset, for each of the 10 variables and all at once");
+	tap_ok(ok,
+	       "an empty value is the same as unset, for each of the 10 variables and all at once");
 }
 
 /* Every variable set to a non-default valid value at once: each one takes effect. */
 static void test_all_valid_together(void)
 {
-	const char *all[] = { "KTLS_SHIM_DISABLE=1",	    "KTLS_SHIM_DIRECTIONS=rx",
+	const char *all[] = { "KTLS_SHIM_DISABLE=1",
+			      "KTLS_SHIM_DIRECTIONS=rx",
 			      "KTLS_SHIM_CIPHERS=aes-256-gcm,chacha20-poly1305",
-			      "KTLS_SHIM_VERSIONS=1.3",	    "KTLS_SHIM_LOG=debug",
-			      "KTLS_SHIM_LOG_FILE=/tmp/x.log", "KTLS_SHIM_STRICT=1",
-			      "KTLS_SHIM_STATS=1",	    "KTLS_SHIM_REKEY_RECORDS=1000",
+			      "KTLS_SHIM_VERSIONS=1.3",
+			      "KTLS_SHIM_LOG=debug",
+			      "KTLS_SHIM_LOG_FILE=/tmp/x.log",
+			      "KTLS_SHIM_STRICT=1",
+			      "KTLS_SHIM_STATS=1",
+			      "KTLS_SHIM_REKEY_RECORDS=1000",
 			      "KTLS_SHIM_SELFTEST=0" };
 	struct shim_config got = parse_env(all, 10);
-	struct shim_config want = { .disable = true, .tx = false, .rx = true,
-				    .ciphers = GCM256 | CHACHA, .tls12 = false, .tls13 = true,
-				    .log = LOG_DEBUG, .log_file = "/tmp/x.log", .strict = true,
-				    .stats = true, .rekey_records = 1000, .selftest = false };
+	struct shim_config want = { .disable = true,
+				    .tx = false,
+				    .rx = true,
+				    .ciphers = GCM256 | CHACHA,
+				    .tls12 = false,
+				    .tls13 = true,
+				    .log = LOG_DEBUG,
+				    .log_file = "/tmp/x.log",
+				    .strict = true,
+				    .stats = true,
+				    .rekey_records = 1000,
+				    .selftest = false };
 	bool same = same_config(&got, &want);
 	if (nreports)
 		show_reports();
-	tap_ok(same && nreports == 0, "all ten variables set at once: each takes effect, nothing reported");
+	tap_ok(same && nreports == 0,
+	       "all ten variables set at once: each takes effect, nothing reported");
 }
 
 /* Every variable bad at once: one line per variable (nine: LOG_FILE takes any value), each
@@ -456,10 +554,10 @@ static void test_all_valid_together(void)
 static void test_all_bad_together(void)
 {
 	static const char *const all[] = {
-		"KTLS_SHIM_DISABLE=maybe",	   "KTLS_SHIM_DIRECTIONS=sideways",
-		"KTLS_SHIM_CIPHERS=DES",	   "KTLS_SHIM_VERSIONS=2.0",
-		"KTLS_SHIM_LOG=loud",		   "KTLS_SHIM_STRICT=very",
-		"KTLS_SHIM_STATS=please",	   "KTLS_SHIM_REKEY_RECORDS=lots",
+		"KTLS_SHIM_DISABLE=maybe",	"KTLS_SHIM_DIRECTIONS=sideways",
+		"KTLS_SHIM_CIPHERS=DES",	"KTLS_SHIM_VERSIONS=2.0",
+		"KTLS_SHIM_LOG=loud",		"KTLS_SHIM_STRICT=very",
+		"KTLS_SHIM_STATS=please",	"KTLS_SHIM_REKEY_RECORDS=lots",
 		"KTLS_SHIM_SELFTEST=sometimes",
 	};
 	const int n = (int)(sizeof(all) / sizeof(all[0]));
@@ -484,7 +582,8 @@ static void test_all_bad_together(void)
 		tap_diag("  got %d reports:", nreports);
 		show_reports();
 	}
-	tap_ok(ok, "eight bad values at once: eight lines, one per variable, every setting at its default");
+	tap_ok(ok, "eight bad values at once: eight lines, one per variable, every setting at its "
+		   "default");
 }
 
 /* A bad value of one variable does not disturb the valid ones around it. */
@@ -505,8 +604,8 @@ static void test_bad_among_valid(void)
 		tap_diag("  want: %s", expect);
 		show_reports();
 	}
-	tap_ok(same && one,
-	       "one bad list among valid settings: only that variable falls back (to all four ciphers)");
+	tap_ok(same && one, "one bad list among valid settings: only that variable falls back (to "
+			    "all four ciphers)");
 }
 
 /* A very long bad value is cut, but the report is still one line naming the variable. */

@@ -46,7 +46,7 @@ struct sent {
 };
 static struct sent sent_log[8];
 static size_t nsent;
-static int send_err;        /* the next send/sendmsg fails with it */
+static int send_err;	    /* the next send/sendmsg fails with it */
 static ssize_t send_accept; /* the next send takes at most this many bytes (0: all) */
 static int test_fd = -1;
 
@@ -76,7 +76,8 @@ static void set_type(struct msghdr *msg, unsigned char type)
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	if (fd != test_fd) {
-		ssize_t (*next)(int, struct msghdr *, int) = (ssize_t(*)(int, struct msghdr *, int))dlsym(RTLD_NEXT, "recvmsg");
+		ssize_t (*next)(int, struct msghdr *, int) =
+			(ssize_t(*)(int, struct msghdr *, int))dlsym(RTLD_NEXT, "recvmsg");
 		return next(fd, msg, flags);
 	}
 	if (cur == nscript) {
@@ -90,7 +91,8 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 		errno = r->err;
 		return r->err ? -1 : 0;
 	}
-	size_t left = r->len - r->off, n = left < msg->msg_iov[0].iov_len ? left : msg->msg_iov[0].iov_len;
+	size_t left = r->len - r->off,
+	       n = left < msg->msg_iov[0].iov_len ? left : msg->msg_iov[0].iov_len;
 	memcpy(msg->msg_iov[0].iov_base, r->data + r->off, n);
 	msg->msg_flags = n == left ? MSG_EOR : 0;
 	if (r->no_type)
@@ -122,19 +124,22 @@ static ssize_t log_send(unsigned char type, const void *buf, size_t len)
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	if (fd != test_fd) {
-		ssize_t (*next)(int, const struct msghdr *, int) = (ssize_t(*)(int, const struct msghdr *, int))dlsym(RTLD_NEXT, "sendmsg");
+		ssize_t (*next)(int, const struct msghdr *, int) =
+			(ssize_t(*)(int, const struct msghdr *, int))dlsym(RTLD_NEXT, "sendmsg");
 		return next(fd, msg, flags);
 	}
 	struct cmsghdr *cm = CMSG_FIRSTHDR((struct msghdr *)msg);
 	unsigned char type = cm && cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_SET_RECORD_TYPE
-				     ? *CMSG_DATA(cm) : 0;
+				     ? *CMSG_DATA(cm)
+				     : 0;
 	return log_send(type, msg->msg_iov[0].iov_base, msg->msg_iov[0].iov_len);
 }
 
 ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
 	if (fd != test_fd) {
-		ssize_t (*next)(int, const void *, size_t, int) = (ssize_t(*)(int, const void *, size_t, int))dlsym(RTLD_NEXT, "send");
+		ssize_t (*next)(int, const void *, size_t, int) =
+			(ssize_t(*)(int, const void *, size_t, int))dlsym(RTLD_NEXT, "send");
 		return next(fd, buf, len, flags);
 	}
 	return log_send(MBEDTLS_SSL_MSG_APPLICATION_DATA, buf, len);
@@ -149,8 +154,13 @@ static mbedtls_ssl_context ssl;
 static void setup(struct ksock *ks, uint16_t version, bool server)
 {
 	ksock_free(ks);
-	*ks = (struct ksock){ .fd = test_fd, .net = &net, .net_send = true, .net_bio = true,
-			      .ssl = &ssl, .version = version, .pid = getpid() };
+	*ks = (struct ksock){ .fd = test_fd,
+			      .net = &net,
+			      .net_send = true,
+			      .net_bio = true,
+			      .ssl = &ssl,
+			      .version = version,
+			      .pid = getpid() };
 	ks->conf = (const mbedtls_ssl_config *)(server ? &server_conf : &client_conf);
 	ks->fd_gen = fdwatch_gen(test_fd);
 	ks->owner[DIR_TX] = ks->owner[DIR_RX] = OWNER_KERNEL;
@@ -186,7 +196,8 @@ static void test_write(struct ksock *ks)
 
 	setup(ks, TLS_1_2, false);
 	send_err = EAGAIN;
-	tap_ok(io_write(ks, hello, 5) == MBEDTLS_ERR_SSL_WANT_WRITE && nsent == 0, "EAGAIN: WANT_WRITE");
+	tap_ok(io_write(ks, hello, 5) == MBEDTLS_ERR_SSL_WANT_WRITE && nsent == 0,
+	       "EAGAIN: WANT_WRITE");
 	tap_ok(io_write(ks, hello, 5) == 5 && nsent == 1 && memcmp(sent_log[0].data, hello, 5) == 0,
 	       "the retry sends the bytes taken");
 	send_err = EINTR;
@@ -196,8 +207,10 @@ static void test_write(struct ksock *ks)
 	tap_ok(io_write(ks, hello, 5) == MBEDTLS_ERR_NET_CONN_RESET, "EPIPE: CONN_RESET");
 
 	setup(ks, TLS_1_2, false);
-	tap_ok(io_send_alert(ks, MBEDTLS_SSL_ALERT_LEVEL_WARNING, MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY) == 0 &&
-	       sent_alert(0, MBEDTLS_SSL_ALERT_LEVEL_WARNING, MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY),
+	tap_ok(io_send_alert(ks, MBEDTLS_SSL_ALERT_LEVEL_WARNING,
+			     MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY) == 0 &&
+		       sent_alert(0, MBEDTLS_SSL_ALERT_LEVEL_WARNING,
+				  MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY),
 	       "alert: one control record of type 21");
 	net.fd = -1;
 	tap_ok(io_write(ks, hello, 5) == MBEDTLS_ERR_NET_INVALID_CONTEXT && nsent == 1,
@@ -211,20 +224,24 @@ static void test_read_data(struct ksock *ks)
 	unsigned char buf[64];
 	setup(ks, TLS_1_3, false);
 	expect(MBEDTLS_SSL_MSG_APPLICATION_DATA, hello, 5);
-	tap_ok(recv_read(ks, buf, sizeof(buf)) == 5 && memcmp(buf, hello, 5) == 0 && !ks->io.rx_partial,
+	tap_ok(recv_read(ks, buf, sizeof(buf)) == 5 && memcmp(buf, hello, 5) == 0 &&
+		       !ks->io.rx_partial,
 	       "a whole data record");
 	expect(MBEDTLS_SSL_MSG_APPLICATION_DATA, hello, 5);
 	tap_ok(recv_read(ks, buf, 2) == 2 && ks->io.rx_partial, "a partial read: the rest stays");
 	tap_ok(recv_bytes_avail(ks) == 3, "bytes_avail: the rest of the record (3)");
-	tap_ok(recv_read(ks, buf, sizeof(buf)) == 3 && memcmp(buf, "llo", 3) == 0 && !ks->io.rx_partial,
+	tap_ok(recv_read(ks, buf, sizeof(buf)) == 3 && memcmp(buf, "llo", 3) == 0 &&
+		       !ks->io.rx_partial,
 	       "the rest, then at a record boundary");
 	tap_ok(recv_bytes_avail(ks) == 0, "bytes_avail at a boundary: 0");
-	tap_ok(recv_read(ks, buf, sizeof(buf)) == MBEDTLS_ERR_SSL_WANT_READ, "nothing there: WANT_READ");
+	tap_ok(recv_read(ks, buf, sizeof(buf)) == MBEDTLS_ERR_SSL_WANT_READ,
+	       "nothing there: WANT_READ");
 	expect_err(EINTR);
 	tap_ok(recv_read(ks, buf, sizeof(buf)) == MBEDTLS_ERR_SSL_WANT_READ, "EINTR: WANT_READ");
 	expect_err(EBADMSG);
 	tap_ok(recv_read(ks, buf, sizeof(buf)) == MBEDTLS_ERR_SSL_INVALID_MAC &&
-	       sent_alert(0, MBEDTLS_SSL_ALERT_LEVEL_FATAL, MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC),
+		       sent_alert(0, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+				  MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC),
 	       "EBADMSG: INVALID_MAC and a bad_record_mac alert");
 	expect_err(EKEYEXPIRED);
 	tap_ok(recv_read(ks, buf, sizeof(buf)) == MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE,
@@ -248,7 +265,8 @@ static void test_timeout(struct ksock *ks)
 	int ret = recv_read(ks, buf, sizeof(buf));
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
-	tap_ok(ret == MBEDTLS_ERR_SSL_TIMEOUT && ms >= 45, "read timeout (50 ms): TIMEOUT after %ld ms", ms);
+	tap_ok(ret == MBEDTLS_ERR_SSL_TIMEOUT && ms >= 45,
+	       "read timeout (50 ms): TIMEOUT after %ld ms", ms);
 	conf_note_read_timeout(ks->conf, 0);
 }
 
@@ -262,24 +280,32 @@ static int read_one(struct ksock *ks)
 
 static void test_alerts(struct ksock *ks)
 {
-	const unsigned char warning[] = { MBEDTLS_SSL_ALERT_LEVEL_WARNING, MBEDTLS_SSL_ALERT_MSG_USER_CANCELED };
-	const unsigned char close_notify[] = { MBEDTLS_SSL_ALERT_LEVEL_WARNING, MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY };
-	const unsigned char fatal[] = { MBEDTLS_SSL_ALERT_LEVEL_FATAL, MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE };
+	const unsigned char warning[] = { MBEDTLS_SSL_ALERT_LEVEL_WARNING,
+					  MBEDTLS_SSL_ALERT_MSG_USER_CANCELED };
+	const unsigned char close_notify[] = { MBEDTLS_SSL_ALERT_LEVEL_WARNING,
+					       MBEDTLS_SSL_ALERT_MSG_CLOSE_NOTIFY };
+	const unsigned char fatal[] = { MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+					MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE };
 	const unsigned char three[] = { 1, 0, 0 };
 	setup(ks, TLS_1_3, false);
 	expect(MBEDTLS_SSL_MSG_ALERT, warning, 2);
 	expect(MBEDTLS_SSL_MSG_APPLICATION_DATA, hello, 5);
 	tap_ok(read_one(ks) == 5, "a warning alert is ignored, the data after it returned");
 	expect(MBEDTLS_SSL_MSG_ALERT, close_notify, 2);
-	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY, "close_notify: PEER_CLOSE_NOTIFY");
+	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY,
+	       "close_notify: PEER_CLOSE_NOTIFY");
 	expect(MBEDTLS_SSL_MSG_ALERT, fatal, 2);
-	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE, "fatal alert: FATAL_ALERT_MESSAGE");
+	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE,
+	       "fatal alert: FATAL_ALERT_MESSAGE");
 	expect(MBEDTLS_SSL_MSG_ALERT, three, 3);
-	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_INVALID_RECORD, "a 3-byte alert record: INVALID_RECORD");
+	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_INVALID_RECORD,
+	       "a 3-byte alert record: INVALID_RECORD");
 	expect(MBEDTLS_SSL_MSG_CHANGE_CIPHER_SPEC, three, 1);
-	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE, "a CCS record: UNEXPECTED_MESSAGE");
+	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE,
+	       "a CCS record: UNEXPECTED_MESSAGE");
 	expect(99, three, 1);
-	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE, "an unknown record type: UNEXPECTED_MESSAGE");
+	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE,
+	       "an unknown record type: UNEXPECTED_MESSAGE");
 	tap_ok(nsent == 0, "none of these sent anything");
 }
 
@@ -290,11 +316,13 @@ static void test_handshake_messages(struct ksock *ks)
 	setup(ks, TLS_1_3, false);
 	expect(MBEDTLS_SSL_MSG_HANDSHAKE, ticket, 8);
 	expect(MBEDTLS_SSL_MSG_APPLICATION_DATA, hello, 5);
-	tap_ok(read_one(ks) == 5 && nsent == 0, "TLS 1.3 client: a ticket is dropped, the data returned");
+	tap_ok(read_one(ks) == 5 && nsent == 0,
+	       "TLS 1.3 client: a ticket is dropped, the data returned");
 	expect(MBEDTLS_SSL_MSG_HANDSHAKE, ticket, 3);
 	expect(MBEDTLS_SSL_MSG_HANDSHAKE, ticket + 3, 5);
 	expect(MBEDTLS_SSL_MSG_APPLICATION_DATA, hello, 5);
-	tap_ok(read_one(ks) == 5 && ks->io.ctrl_len == 0, "a ticket cut over two records, then data");
+	tap_ok(read_one(ks) == 5 && ks->io.ctrl_len == 0,
+	       "a ticket cut over two records, then data");
 	expect(MBEDTLS_SSL_MSG_HANDSHAKE, ticket, 3);
 	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_WANT_READ && ks->io.ctrl_len == 3,
 	       "half a message, then nothing: WANT_READ, the half kept");
@@ -303,16 +331,18 @@ static void test_handshake_messages(struct ksock *ks)
 	       "a message cut off by another record type: UNEXPECTED_MESSAGE");
 	setup(ks, TLS_1_3, true);
 	expect(MBEDTLS_SSL_MSG_HANDSHAKE, ticket, 8);
-	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE, "TLS 1.3 server: a ticket is UNEXPECTED_MESSAGE");
+	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE,
+	       "TLS 1.3 server: a ticket is UNEXPECTED_MESSAGE");
 
 	setup(ks, TLS_1_2, false);
 	expect(MBEDTLS_SSL_MSG_HANDSHAKE, hello_request, 4);
 	expect(MBEDTLS_SSL_MSG_APPLICATION_DATA, hello, 5);
-	tap_ok(read_one(ks) == 5 &&
-	       sent_alert(0, MBEDTLS_SSL_ALERT_LEVEL_WARNING, MBEDTLS_SSL_ALERT_MSG_NO_RENEGOTIATION),
+	tap_ok(read_one(ks) == 5 && sent_alert(0, MBEDTLS_SSL_ALERT_LEVEL_WARNING,
+					       MBEDTLS_SSL_ALERT_MSG_NO_RENEGOTIATION),
 	       "TLS 1.2 HelloRequest: a no_renegotiation warning, the connection goes on");
 	expect(MBEDTLS_SSL_MSG_HANDSHAKE, ticket, 8);
-	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE, "TLS 1.2: another handshake message is UNEXPECTED_MESSAGE");
+	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE,
+	       "TLS 1.2: another handshake message is UNEXPECTED_MESSAGE");
 }
 
 static void test_key_updates(struct ksock *ks)
@@ -326,22 +356,26 @@ static void test_key_updates(struct ksock *ks)
 	       "KeyUpdate without a next secret: UNEXPECTED_MESSAGE (as Mbed TLS), no alert");
 	expect(MBEDTLS_SSL_MSG_HANDSHAKE, ku_bad, 5);
 	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_ILLEGAL_PARAMETER &&
-	       sent_alert(0, MBEDTLS_SSL_ALERT_LEVEL_FATAL, MBEDTLS_SSL_ALERT_MSG_ILLEGAL_PARAMETER),
+		       sent_alert(0, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+				  MBEDTLS_SSL_ALERT_MSG_ILLEGAL_PARAMETER),
 	       "KeyUpdate of value 2: ILLEGAL_PARAMETER and its alert");
 	expect(MBEDTLS_SSL_MSG_HANDSHAKE, ku_long, 6);
 	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_DECODE_ERROR &&
-	       sent_alert(1, MBEDTLS_SSL_ALERT_LEVEL_FATAL, MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR),
+		       sent_alert(1, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+				  MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR),
 	       "KeyUpdate with a 2-byte body: DECODE_ERROR and its alert");
 	expect(MBEDTLS_SSL_MSG_HANDSHAKE, ku, 3);
 	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE &&
-	       sent_alert(2, MBEDTLS_SSL_ALERT_LEVEL_FATAL, MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE),
+		       sent_alert(2, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+				  MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE),
 	       "a record that ends inside a KeyUpdate: UNEXPECTED_MESSAGE and its alert");
 	unsigned char two[10];
 	memcpy(two, ku, 5);
 	memcpy(two + 5, ku, 5);
 	expect(MBEDTLS_SSL_MSG_HANDSHAKE, two, 10);
 	tap_ok(read_one(ks) == MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE &&
-	       sent_alert(3, MBEDTLS_SSL_ALERT_LEVEL_FATAL, MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE),
+		       sent_alert(3, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+				  MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE),
 	       "a KeyUpdate not last in its record: UNEXPECTED_MESSAGE and its alert");
 	setup(ks, TLS_1_2, false);
 	expect(MBEDTLS_SSL_MSG_HANDSHAKE, ku, 5);

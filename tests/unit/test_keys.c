@@ -50,11 +50,9 @@ struct tls13_vec {
  * ("HKDF Expand Label #5..#8 (RFC 8448)"), the application keys in its "Record Encryption RFC 8448"
  * cases. */
 static const struct tls13_vec rfc8448[] = {
-	{ "server handshake",
-	  "b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38",
+	{ "server handshake", "b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38",
 	  "3fce516009c21727d0f2e4e86ee403bc", "5d313eb2671276ee13000b30" },
-	{ "client handshake",
-	  "b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21",
+	{ "client handshake", "b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21",
 	  "dbfaa693d1762c5b666af5d950258d01", "5bd3c71b836e0b76bb73265f" },
 	{ "server application 0",
 	  "a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb631643",
@@ -79,8 +77,8 @@ static void test_tls13_rfc8448(void)
 		unhex(v->iv, iv, sizeof(iv));
 		rc = keys_tls13_traffic(s, secret, sl, &tk);
 		tap_ok(rc == 0 && tk.key_len == 16 && tk.iv_len == 12,
-		       "RFC 8448 3: %s traffic keys derived (rc %d, key_len %zu, iv_len %zu)", v->name,
-		       rc, tk.key_len, tk.iv_len);
+		       "RFC 8448 3: %s traffic keys derived (rc %d, key_len %zu, iv_len %zu)",
+		       v->name, rc, tk.key_len, tk.iv_len);
 		tap_mem_eq(tk.key, key, sizeof(key), "RFC 8448 3: %s write key", v->name);
 		tap_mem_eq(tk.iv, iv, sizeof(iv), "RFC 8448 3: %s write iv", v->name);
 	}
@@ -95,16 +93,19 @@ static void test_expand_label_published(void)
 	 * hash = transcript hash of ClientHello..ServerHello; exercises a non-empty context. */
 	unhex("1dc826e93606aa6fdc0aadc12f741b01046aa6b99f691ed221a9f0ca043fbeac", prk, sizeof(prk));
 	unhex("860c06edc07858ee8e78f0e7428c58edd6b43f2ca3e6e95f02ed063cf0e1cad8", ctx, sizeof(ctx));
-	unhex("b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21", want, sizeof(want));
+	unhex("b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21", want,
+	      sizeof(want));
 	rc = keys_hkdf_expand_label(MBEDTLS_MD_SHA256, prk, 32, "c hs traffic", ctx, 32, got, 32);
 	tap_ok(rc == 0, "RFC 8448 3: HKDF-Expand-Label with context returns 0 (rc %d)", rc);
-	tap_mem_eq(got, want, 32, "RFC 8448 3: client handshake traffic secret from handshake secret");
+	tap_mem_eq(got, want, 32,
+		   "RFC 8448 3: client handshake traffic secret from handshake secret");
 
 	/* RFC 9001 appendix A.5 (ChaCha20-Poly1305 short header): ku = HKDF-Expand-Label(secret,
 	 * "quic ku", "", 32). Same shape as "traffic upd" (empty context, Hash.length output, label
 	 * of similar size), and a published value. */
 	unhex("9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b", prk, sizeof(prk));
-	unhex("1223504755036d556342ee9361d253421a826c9ecdf3c7148684b36b714881f9", want, sizeof(want));
+	unhex("1223504755036d556342ee9361d253421a826c9ecdf3c7148684b36b714881f9", want,
+	      sizeof(want));
 	rc = keys_hkdf_expand_label(MBEDTLS_MD_SHA256, prk, 32, "quic ku", NULL, 0, got, 32);
 	tap_ok(rc == 0, "RFC 9001 A.5: HKDF-Expand-Label \"quic ku\" returns 0 (rc %d)", rc);
 	tap_mem_eq(got, want, 32, "RFC 9001 A.5: quic ku secret");
@@ -158,14 +159,16 @@ static void test_tls13_next_secret(void)
 	unhex("a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb631643", secret, 32);
 	unhex("51921b8aa3001976eb401d0a4319a8516416a6c56001a357e5d162031e84f916", want, 32);
 	rc = keys_tls13_next_secret(MBEDTLS_MD_SHA256, secret, 32);
-	tap_mem_eq(secret, want, 32, "traffic upd: RFC 8448 server application secret 0 -> 1 (rc %d)",
-		   rc);
+	tap_mem_eq(secret, want, 32,
+		   "traffic upd: RFC 8448 server application secret 0 -> 1 (rc %d)", rc);
 
 	/* SHA-384, secret = bytes 0x30..0x5f (made up), same python with hashlib.sha384 and n = 48. */
 	unhex("303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f"
-	      "505152535455565758595a5b5c5d5e5f", secret, 48);
+	      "505152535455565758595a5b5c5d5e5f",
+	      secret, 48);
 	unhex("d6bb23cff8ddf16c731f2a3eb1af12bf284e56405dc091eceeeffd0df56e6afb"
-	      "cbbc7ad7c5bae8e3557d527bb226acbd", want, 48);
+	      "cbbc7ad7c5bae8e3557d527bb226acbd",
+	      want, 48);
 	rc = keys_tls13_next_secret(MBEDTLS_MD_SHA384, secret, 48);
 	tap_mem_eq(secret, want, 48, "traffic upd: SHA-384 secret (rc %d)", rc);
 
@@ -188,7 +191,8 @@ static void test_tls13_other_suites(void)
 	/* TLS_AES_256_GCM_SHA384, secret = bytes 0x30..0x5f: label(sha384, s, b"key", b"", 32) and
 	 * label(sha384, s, b"iv", b"", 12). */
 	unhex("303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f"
-	      "505152535455565758595a5b5c5d5e5f", secret, 48);
+	      "505152535455565758595a5b5c5d5e5f",
+	      secret, 48);
 	unhex("3d605efd7f2170e20e04d3bb8171c610c5d10ac593082c580205f44be41ed840", key, 32);
 	unhex("e99017931a44d0dec80e74dc", iv, 12);
 	rc = keys_tls13_traffic(keys_suite(MBEDTLS_TLS1_3_AES_256_GCM_SHA384), secret, 48, &tk);
@@ -203,7 +207,8 @@ static void test_tls13_other_suites(void)
 	unhex("a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb631643", secret, 32);
 	unhex("848e80ab93efeb09c572c66873c184f99207c95b0fc817f91e8e7e8e14ac5ca9", key, 32);
 	unhex("cf782b88dd83549aadf1e984", iv, 12);
-	rc = keys_tls13_traffic(keys_suite(MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256), secret, 32, &tk);
+	rc = keys_tls13_traffic(keys_suite(MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256), secret, 32,
+				&tk);
 	tap_ok(rc == 0 && tk.key_len == 32 && tk.iv_len == 12,
 	       "TLS 1.3 CHACHA20-POLY1305: derived (rc %d, key_len %zu)", rc, tk.key_len);
 	tap_mem_eq(tk.key, key, 32, "TLS 1.3 CHACHA20-POLY1305: 32-byte key");
@@ -211,10 +216,10 @@ static void test_tls13_other_suites(void)
 
 	/* Wrong secret length for the suite's hash, and a TLS 1.2 suite, are refused. */
 	rc = keys_tls13_traffic(keys_suite(MBEDTLS_TLS1_3_AES_128_GCM_SHA256), secret, 48, &tk);
-	tap_ok(rc != 0 && tk.key_len == 0, "TLS 1.3: 48-byte secret for a SHA-256 suite refused (rc %d)",
-	       rc);
-	rc = keys_tls13_traffic(keys_suite(MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256), secret, 32,
-				&tk);
+	tap_ok(rc != 0 && tk.key_len == 0,
+	       "TLS 1.3: 48-byte secret for a SHA-256 suite refused (rc %d)", rc);
+	rc = keys_tls13_traffic(keys_suite(MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256), secret,
+				32, &tk);
 	tap_ok(rc != 0, "TLS 1.3: a TLS 1.2 suite refused (rc %d)", rc);
 }
 
@@ -226,27 +231,33 @@ static void test_tls13_other_suites(void)
  *   server_random = c0 c1 .. df (32 bytes)
  * The expected key blocks were produced by OpenSSL 3.0.19's TLS 1.2 PRF (an independent
  * implementation), seed = "key expansion" (6b657920657870616e73696f6e) || server || client. */
-#define T12_MASTER "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f" \
-		   "202122232425262728292a2b2c2d2e2f"
+#define T12_MASTER                                                         \
+	"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f" \
+	"202122232425262728292a2b2c2d2e2f"
 #define T12_CLIENT_RANDOM "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
 #define T12_SERVER_RANDOM "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
 
 /* openssl kdf -keylen 40 -kdfopt digest:SHA256 -kdfopt hexsecret:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f -kdfopt hexseed:6b657920657870616e73696f6ec0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf TLS1-PRF */
-#define T12_BLOCK_AES128_SHA256 \
-	"20:D8:E3:9A:26:A6:45:53:5B:04:23:B7:5C:05:8F:86:A4:F3:66:FF:3E:44:99:B6:87:FA:05:0F:D8:9A:" \
+#define T12_BLOCK_AES128_SHA256                                                                   \
+	"20:D8:E3:9A:26:A6:45:53:5B:04:23:B7:5C:05:8F:86:A4:F3:66:FF:3E:44:99:B6:87:FA:05:0F:D8:" \
+	"9A:"                                                                                     \
 	"72:BB:18:2F:C9:51:12:BE:8B:F4"
 
 /* openssl kdf -keylen 72 -kdfopt digest:SHA384 -kdfopt hexsecret:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f -kdfopt hexseed:6b657920657870616e73696f6ec0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf TLS1-PRF */
-#define T12_BLOCK_AES256_SHA384 \
-	"DE:55:80:9A:9F:16:B1:F7:A4:DD:FE:26:41:2F:0C:A9:AA:7E:D0:86:AD:86:DB:14:D6:C4:F2:F3:F2:2B:" \
-	"51:6E:84:DA:77:6F:D4:E3:4D:B8:AF:46:52:3E:44:49:86:3B:65:84:B9:22:73:F6:E9:01:34:58:AB:63:" \
+#define T12_BLOCK_AES256_SHA384                                                                   \
+	"DE:55:80:9A:9F:16:B1:F7:A4:DD:FE:26:41:2F:0C:A9:AA:7E:D0:86:AD:86:DB:14:D6:C4:F2:F3:F2:" \
+	"2B:"                                                                                     \
+	"51:6E:84:DA:77:6F:D4:E3:4D:B8:AF:46:52:3E:44:49:86:3B:65:84:B9:22:73:F6:E9:01:34:58:AB:" \
+	"63:"                                                                                     \
 	"75:F3:9C:35:F4:F0:6B:33:E9:A4:62:55"
 
 /* openssl kdf -keylen 88 -kdfopt digest:SHA256 -kdfopt hexsecret:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f -kdfopt hexseed:6b657920657870616e73696f6ec0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf TLS1-PRF
  * (its first 40 bytes equal the SHA-256 block above: the PRF is one stream, cut at keylen). */
-#define T12_BLOCK_CHACHA_SHA256 \
-	"20:D8:E3:9A:26:A6:45:53:5B:04:23:B7:5C:05:8F:86:A4:F3:66:FF:3E:44:99:B6:87:FA:05:0F:D8:9A:" \
-	"72:BB:18:2F:C9:51:12:BE:8B:F4:47:95:05:5B:16:E6:CC:A4:24:29:61:BA:3A:38:86:B2:6B:44:1D:B6:" \
+#define T12_BLOCK_CHACHA_SHA256                                                                   \
+	"20:D8:E3:9A:26:A6:45:53:5B:04:23:B7:5C:05:8F:86:A4:F3:66:FF:3E:44:99:B6:87:FA:05:0F:D8:" \
+	"9A:"                                                                                     \
+	"72:BB:18:2F:C9:51:12:BE:8B:F4:47:95:05:5B:16:E6:CC:A4:24:29:61:BA:3A:38:86:B2:6B:44:1D:" \
+	"B6:"                                                                                     \
 	"25:79:B4:0B:3F:A0:24:24:6C:8C:A1:1B:E2:8B:F9:DB:34:24:70:A5:C7:DB:11:18:FB:A2:9D:03"
 
 /* Checks one suite's split of an OpenSSL key block: RFC 5246 6.3 with no MAC keys, i.e.
@@ -269,8 +280,8 @@ static void check_tls12(const char *name, uint16_t suite, int prf, const char *b
 		       s.key_len == key_len && c.iv_len == iv_len && s.iv_len == iv_len &&
 		       all_zero(c.iv + iv_len, KEYS_IV_LEN - iv_len) &&
 		       all_zero(s.iv + iv_len, KEYS_IV_LEN - iv_len),
-	       "TLS 1.2 %s: derived, key_len %zu, iv_len %zu, iv tail zero (rc %d)", name, c.key_len,
-	       c.iv_len, rc);
+	       "TLS 1.2 %s: derived, key_len %zu, iv_len %zu, iv tail zero (rc %d)", name,
+	       c.key_len, c.iv_len, rc);
 	tap_mem_eq(c.key, block, key_len, "TLS 1.2 %s: client write key", name);
 	tap_mem_eq(s.key, block + key_len, key_len, "TLS 1.2 %s: server write key", name);
 	tap_mem_eq(c.iv, block + 2 * key_len, iv_len, "TLS 1.2 %s: client write iv", name);
@@ -287,8 +298,9 @@ static void test_tls12(void)
 		    MBEDTLS_SSL_TLS_PRF_SHA256, T12_BLOCK_AES128_SHA256, 16, 4);
 	check_tls12("ECDHE-RSA-AES-256-GCM-SHA384", MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 		    MBEDTLS_SSL_TLS_PRF_SHA384, T12_BLOCK_AES256_SHA384, 32, 4);
-	check_tls12("ECDHE-RSA-CHACHA20-POLY1305", MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-		    MBEDTLS_SSL_TLS_PRF_SHA256, T12_BLOCK_CHACHA_SHA256, 32, 12);
+	check_tls12("ECDHE-RSA-CHACHA20-POLY1305",
+		    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, MBEDTLS_SSL_TLS_PRF_SHA256,
+		    T12_BLOCK_CHACHA_SHA256, 32, 12);
 	/* AES-128-CCM has GCM-128's layout and PRF, so the same OpenSSL block applies. */
 	check_tls12("ECDHE-ECDSA-AES-128-CCM", MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM,
 		    MBEDTLS_SSL_TLS_PRF_SHA256, T12_BLOCK_AES128_SHA256, 16, 4);
@@ -315,7 +327,8 @@ static int suite_is(uint16_t id, uint16_t version, enum kcipher c, int md)
 {
 	const struct suite_info *s = keys_suite(id);
 
-	return s != NULL && s->id == id && s->version == version && s->cipher == c && s->md_type == md;
+	return s != NULL && s->id == id && s->version == version && s->cipher == c &&
+	       s->md_type == md;
 }
 
 static void test_suites(void)

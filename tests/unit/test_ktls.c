@@ -15,11 +15,11 @@
 
 /* The parameters of every case: key bytes 10 11 12 ..., nonce base a0 .. ab, record number
  * 0102030405060708 (every byte distinct, so a field taken from the wrong place shows). */
-#define SEQ "0102030405060708"
-#define K16 "101112131415161718191a1b1c1d1e1f"
-#define K32 K16 "202122232425262728292a2b2c2d2e2f"
+#define SEQ  "0102030405060708"
+#define K16  "101112131415161718191a1b1c1d1e1f"
+#define K32  K16 "202122232425262728292a2b2c2d2e2f"
 #define SALT "a0a1a2a3"
-#define IV8 "a4a5a6a7a8a9aaab"
+#define IV8  "a4a5a6a7a8a9aaab"
 #define IV12 SALT IV8
 
 /* struct tls_crypto_info { __u16 version; __u16 cipher_type; } then, for AES-GCM/CCM,
@@ -37,8 +37,10 @@ static const struct {
 	{ KCIPHER_AES_GCM_256, TLS_1_3, "AES-256-GCM TLS 1.3", "0403 3400" IV8 K32 SALT SEQ },
 	{ KCIPHER_AES_CCM_128, TLS_1_2, "AES-128-CCM TLS 1.2", "0303 3500" SEQ K16 SALT SEQ },
 	{ KCIPHER_AES_CCM_128, TLS_1_3, "AES-128-CCM TLS 1.3", "0403 3500" IV8 K16 SALT SEQ },
-	{ KCIPHER_CHACHA20_POLY1305, TLS_1_2, "CHACHA20-POLY1305 TLS 1.2", "0303 3600" IV12 K32 SEQ },
-	{ KCIPHER_CHACHA20_POLY1305, TLS_1_3, "CHACHA20-POLY1305 TLS 1.3", "0403 3600" IV12 K32 SEQ },
+	{ KCIPHER_CHACHA20_POLY1305, TLS_1_2, "CHACHA20-POLY1305 TLS 1.2",
+	  "0303 3600" IV12 K32 SEQ },
+	{ KCIPHER_CHACHA20_POLY1305, TLS_1_3, "CHACHA20-POLY1305 TLS 1.3",
+	  "0403 3600" IV12 K32 SEQ },
 };
 
 /* The parameters as keys.c hands them over: key_len the cipher's, iv_len the fixed part only
@@ -70,11 +72,12 @@ static void test_bytes(void)
 		memset(&out, 0xee, sizeof(out));
 		int rc = ktls_build(&p, &out, &out_len);
 		if (rc != 0 || out_len != want_len) {
-			tap_ok(0, "%s: rc %d, length %zu (want 0, %zu)", cases[i].label, rc, out_len,
-			       want_len);
+			tap_ok(0, "%s: rc %d, length %zu (want 0, %zu)", cases[i].label, rc,
+			       out_len, want_len);
 			continue;
 		}
-		tap_mem_eq(&out, want, want_len, "%s: %zu crypto_info bytes", cases[i].label, want_len);
+		tap_mem_eq(&out, want, want_len, "%s: %zu crypto_info bytes", cases[i].label,
+			   want_len);
 	}
 }
 
@@ -89,11 +92,15 @@ static int refused(enum kcipher c, uint16_t version, size_t key_len, size_t iv_l
 static void test_refusals(void)
 {
 	tap_ok(refused(KCIPHER_NONE, TLS_1_3, 16, 12), "no cipher: -EINVAL");
-	tap_ok(refused((enum kcipher)KCIPHER_COUNT, TLS_1_3, 16, 12), "cipher past the table: -EINVAL");
+	tap_ok(refused((enum kcipher)KCIPHER_COUNT, TLS_1_3, 16, 12),
+	       "cipher past the table: -EINVAL");
 	tap_ok(refused(KCIPHER_AES_GCM_128, 0x0302, 16, 12), "TLS 1.1: -EINVAL");
-	tap_ok(refused(KCIPHER_AES_GCM_256, TLS_1_3, 16, 12), "AES-256 with a 16-byte key: -EINVAL");
-	tap_ok(refused(KCIPHER_AES_GCM_128, TLS_1_3, 32, 12), "AES-128 with a 32-byte key: -EINVAL");
-	tap_ok(refused(KCIPHER_AES_GCM_128, TLS_1_2, 16, 3), "TLS 1.2 GCM with a 3-byte salt: -EINVAL");
+	tap_ok(refused(KCIPHER_AES_GCM_256, TLS_1_3, 16, 12),
+	       "AES-256 with a 16-byte key: -EINVAL");
+	tap_ok(refused(KCIPHER_AES_GCM_128, TLS_1_3, 32, 12),
+	       "AES-128 with a 32-byte key: -EINVAL");
+	tap_ok(refused(KCIPHER_AES_GCM_128, TLS_1_2, 16, 3),
+	       "TLS 1.2 GCM with a 3-byte salt: -EINVAL");
 	tap_ok(refused(KCIPHER_CHACHA20_POLY1305, TLS_1_2, 32, 4) &&
 		       refused(KCIPHER_AES_CCM_128, TLS_1_3, 16, 4),
 	       "a 4-byte iv where 12 are needed (ChaCha TLS 1.2, CCM TLS 1.3): -EINVAL");

@@ -51,6 +51,7 @@ int main(void)
 	       "one byte more than the room: cut by one, no NUL in the line (%zu)", n);
 	big[fits - 1] = 0;
 	n = fmt(line, sizeof(line), 7, "%s", big);
-	tap_ok(n == sizeof(line) - 2 && line[n - 1] == '\n', "one byte shorter: one byte less (%zu)", n);
+	tap_ok(n == sizeof(line) - 2 && line[n - 1] == '\n',
+	       "one byte shorter: one byte less (%zu)", n);
 	return tap_done();
 }

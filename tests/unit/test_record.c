@@ -14,7 +14,7 @@
 /* What the sink saw. */
 struct seen {
 	int begins, ends;
-	size_t body;                  /* body bytes */
+	size_t body; /* body bytes */
 	unsigned char first_type;
 	size_t first_len;
 };

@@ -134,10 +134,11 @@ static void export_cb(void *p, mbedtls_ssl_key_export_type type, const unsigned 
 static void load_pki(const char *dir)
 {
 	char path[512], kpath[512];
-#define LOAD_CRT(crt, name) (snprintf(path, sizeof(path), "%s/%s", dir, name), \
-			     mbedtls_x509_crt_parse_file(crt, path))
-#define LOAD_KEY(pk, name) (snprintf(kpath, sizeof(kpath), "%s/%s", dir, name), \
-			    mbedtls_pk_parse_keyfile(pk, kpath, NULL, mbedtls_ctr_drbg_random, &drbg))
+#define LOAD_CRT(crt, name) \
+	(snprintf(path, sizeof(path), "%s/%s", dir, name), mbedtls_x509_crt_parse_file(crt, path))
+#define LOAD_KEY(pk, name)                                   \
+	(snprintf(kpath, sizeof(kpath), "%s/%s", dir, name), \
+	 mbedtls_pk_parse_keyfile(pk, kpath, NULL, mbedtls_ctr_drbg_random, &drbg))
 	mbedtls_x509_crt_init(&ca);
 	mbedtls_x509_crt_init(&srv_crt);
 	mbedtls_x509_crt_init(&cli_crt);
@@ -149,15 +150,15 @@ static void load_pki(const char *dir)
 	    LOAD_CRT(&cli_crt, "client.crt") || LOAD_CRT(&chain_crt, "chain-8.crt") ||
 	    LOAD_KEY(&srv_key, "server-ec.key") || LOAD_KEY(&cli_key, "client.key") ||
 	    LOAD_KEY(&chain_key, "chain.key")) {
-		fprintf(stderr, "cannot load the test PKI from %s (run tests/apps/gen-certs)\n", dir);
+		fprintf(stderr, "cannot load the test PKI from %s (run tests/apps/gen-certs)\n",
+			dir);
 		exit(2);
 	}
 }
 
 static const uint16_t groups_client_hrr[] = { MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
-					       MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1, 0 };
+					      MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1, 0 };
 static const uint16_t groups_server_hrr[] = { MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1, 0 };
-
 
 static void side_setup(struct side *s, const struct tcase *t, bool server, int fd,
 		       const int *suites)
@@ -166,11 +167,13 @@ static void side_setup(struct side *s, const struct tcase *t, bool server, int f
 	s->server = server;
 	s->fd = fd;
 	mbedtls_ssl_config_init(&s->conf);
-	mbedtls_ssl_config_defaults(&s->conf, server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
+	mbedtls_ssl_config_defaults(&s->conf,
+				    server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
 				    MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
 	mbedtls_ssl_conf_rng(&s->conf, mbedtls_ctr_drbg_random, &drbg);
 	mbedtls_ssl_conf_ciphersuites(&s->conf, suites);
-	mbedtls_ssl_protocol_version v = t->tls == 2 ? MBEDTLS_SSL_VERSION_TLS1_2 : MBEDTLS_SSL_VERSION_TLS1_3;
+	mbedtls_ssl_protocol_version v =
+		t->tls == 2 ? MBEDTLS_SSL_VERSION_TLS1_2 : MBEDTLS_SSL_VERSION_TLS1_3;
 	mbedtls_ssl_conf_min_tls_version(&s->conf, v);
 	mbedtls_ssl_conf_max_tls_version(&s->conf, v);
 	mbedtls_ssl_conf_ca_chain(&s->conf, &ca, NULL);
@@ -180,7 +183,7 @@ static void side_setup(struct side *s, const struct tcase *t, bool server, int f
 		else
 			mbedtls_ssl_conf_own_cert(&s->conf, &srv_crt, &srv_key);
 		mbedtls_ssl_conf_authmode(&s->conf, t->client_cert ? MBEDTLS_SSL_VERIFY_REQUIRED
-								    : MBEDTLS_SSL_VERIFY_NONE);
+								   : MBEDTLS_SSL_VERIFY_NONE);
 		if (t->tickets) {
 			mbedtls_ssl_conf_session_tickets_cb(&s->conf, mbedtls_ssl_ticket_write,
 							    mbedtls_ssl_ticket_parse, &ticket_ctx);
@@ -208,8 +211,14 @@ static void side_setup(struct side *s, const struct tcase *t, bool server, int f
 }
 
 /* Repeats an Mbed TLS call while it asks to be called again (the WANT_WRITE of max_send). */
-#define RETRY(call) __extension__({ int r_; do r_ = (call); \
-	while (r_ == MBEDTLS_ERR_SSL_WANT_WRITE || r_ == MBEDTLS_ERR_SSL_WANT_READ); r_; })
+#define RETRY(call)                                                                          \
+	__extension__({                                                                      \
+		int r_;                                                                      \
+		do                                                                           \
+			r_ = (call);                                                         \
+		while (r_ == MBEDTLS_ERR_SSL_WANT_WRITE || r_ == MBEDTLS_ERR_SSL_WANT_READ); \
+		r_;                                                                          \
+	})
 
 static void side_free(struct side *s)
 {
@@ -268,7 +277,8 @@ static int read_all(struct side *s, size_t n)
 	unsigned char buf[4096];
 	while (n) {
 		int r = mbedtls_ssl_read(&s->ssl, buf, n < sizeof(buf) ? n : sizeof(buf));
-		if (r == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET || r == MBEDTLS_ERR_SSL_WANT_READ)
+		if (r == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET ||
+		    r == MBEDTLS_ERR_SSL_WANT_READ)
 			continue;
 		if (r <= 0)
 			return r ? r : -1;
@@ -309,7 +319,8 @@ static bool writer_keys(struct side *s, const struct suite_info *si, bool client
 {
 	if (si->version == 0x0303) {
 		struct traffic_keys cw, sw;
-		if (keys_tls12_traffic(si, s->prf, s->master, s->randoms, s->randoms + 32, &cw, &sw))
+		if (keys_tls12_traffic(si, s->prf, s->master, s->randoms, s->randoms + 32, &cw,
+				       &sw))
 			return false;
 		*app = client_writes ? cw : sw;
 		return true;
@@ -346,11 +357,12 @@ static void check_direction(const struct tcase *t, struct side *w, struct side *
 	int rd = read_all(r, 4);
 	w->capture = r->capture = false;
 	tap_ok(ok_keys && rt == SEQ_OK && wr == 0 &&
-	       seq_record_opens(si, &app, tx_seq, w->last, w->last_len),
+		       seq_record_opens(si, &app, tx_seq, w->last, w->last_len),
 	       "%s %s: the writer's next record authenticates at its predicted number %llu (%s)",
 	       t->name, dir, (unsigned long long)tx_seq, seq_result_str(rt));
 	tap_ok(ok_keys && rr == SEQ_OK && rd == 0 &&
-	       seq_record_opens(si, &app, rx_seq, r->first_in, first_record(r->first_in, r->first_in_len)),
+		       seq_record_opens(si, &app, rx_seq, r->first_in,
+					first_record(r->first_in, r->first_in_len)),
 	       "%s %s: the reader's next record authenticates at its predicted number %llu (%s)",
 	       t->name, dir, (unsigned long long)rx_seq, seq_result_str(rr));
 	/* The kernel self-test's known answers come from seq_record_seal: it must write exactly the
@@ -394,8 +406,8 @@ static void run_case(const struct tcase *t)
 			if (r)
 				tap_diag("%s: first connection: -0x%04x", t->name, (unsigned)-r);
 		} else {
-			const struct suite_info *si =
-				keys_suite((uint16_t)mbedtls_ssl_get_ciphersuite_id_from_ssl(&c->ssl));
+			const struct suite_info *si = keys_suite(
+				(uint16_t)mbedtls_ssl_get_ciphersuite_id_from_ssl(&c->ssl));
 			if (t->pre_data) {
 				int r = transfer(c, s, t->pre_data);
 				if (!r)
@@ -419,20 +431,37 @@ static void run_case(const struct tcase *t)
 int main(int argc, char **argv)
 {
 	static const struct tcase cases[] = {
-		{ "1.3 AES-128-GCM no tickets", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 0, false, false, false, 0, 0, 0 },
-		{ "1.3 ChaCha 1 ticket", 3, MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256, 1, false, false, false, 0, 0, 0 },
-		{ "1.3 AES-256-GCM 3 tickets + data", 3, MBEDTLS_TLS1_3_AES_256_GCM_SHA384, 3, false, false, false, 0, 100000, 0 },
-		{ "1.3 AES-128-CCM client cert", 3, MBEDTLS_TLS1_3_AES_128_CCM_SHA256, 1, true, false, false, 0, 0, 0 },
-		{ "1.3 HelloRetryRequest", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 2, false, true, false, 0, 0, 0 },
-		{ "1.3 chain of 8 + client cert", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 1, true, false, false, 8, 0, 0 },
-		{ "1.3 PSK resumption", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 3, false, false, true, 0, 5000, 0 },
-		{ "1.2 ECDHE-ECDSA AES-128-GCM", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 0, false, false, false, 0, 0, 0 },
-		{ "1.2 ECDHE-ECDSA AES-256-GCM + data", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, 0, false, false, false, 0, 70000, 0 },
-		{ "1.2 ECDHE-ECDSA ChaCha client cert", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 0, true, false, false, 0, 0, 0 },
-		{ "1.2 ECDHE-ECDSA AES-128-CCM", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM, 0, false, false, false, 0, 0, 0 },
-		{ "1.2 ticket resumption", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 1, false, false, true, 0, 3000, 0 },
-		{ "1.3 partial sends + WANT_WRITE", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 2, true, false, false, 0, 20000, 7 },
-		{ "1.2 partial sends + WANT_WRITE", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 0, true, false, false, 0, 20000, 7 },
+		{ "1.3 AES-128-GCM no tickets", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 0, false,
+		  false, false, 0, 0, 0 },
+		{ "1.3 ChaCha 1 ticket", 3, MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256, 1, false,
+		  false, false, 0, 0, 0 },
+		{ "1.3 AES-256-GCM 3 tickets + data", 3, MBEDTLS_TLS1_3_AES_256_GCM_SHA384, 3,
+		  false, false, false, 0, 100000, 0 },
+		{ "1.3 AES-128-CCM client cert", 3, MBEDTLS_TLS1_3_AES_128_CCM_SHA256, 1, true,
+		  false, false, 0, 0, 0 },
+		{ "1.3 HelloRetryRequest", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 2, false, true,
+		  false, 0, 0, 0 },
+		{ "1.3 chain of 8 + client cert", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 1, true,
+		  false, false, 8, 0, 0 },
+		{ "1.3 PSK resumption", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 3, false, false, true,
+		  0, 5000, 0 },
+		{ "1.2 ECDHE-ECDSA AES-128-GCM", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		  0, false, false, false, 0, 0, 0 },
+		{ "1.2 ECDHE-ECDSA AES-256-GCM + data", 2,
+		  MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, 0, false, false, false, 0, 70000,
+		  0 },
+		{ "1.2 ECDHE-ECDSA ChaCha client cert", 2,
+		  MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 0, true, false, false, 0,
+		  0, 0 },
+		{ "1.2 ECDHE-ECDSA AES-128-CCM", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM, 0,
+		  false, false, false, 0, 0, 0 },
+		{ "1.2 ticket resumption", 2, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 1,
+		  false, false, true, 0, 3000, 0 },
+		{ "1.3 partial sends + WANT_WRITE", 3, MBEDTLS_TLS1_3_AES_128_GCM_SHA256, 2, true,
+		  false, false, 0, 20000, 7 },
+		{ "1.2 partial sends + WANT_WRITE", 2,
+		  MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 0, true, false, false, 0,
+		  20000, 7 },
 	};
 	size_t n = sizeof(cases) / sizeof(cases[0]);
 	const char *dir = argc > 1 ? argv[1] : "build/certs";
@@ -443,7 +472,8 @@ int main(int argc, char **argv)
 	mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0);
 	load_pki(dir);
 	mbedtls_ssl_ticket_init(&ticket_ctx);
-	mbedtls_ssl_ticket_setup(&ticket_ctx, mbedtls_ctr_drbg_random, &drbg, MBEDTLS_CIPHER_AES_256_GCM, 3600);
+	mbedtls_ssl_ticket_setup(&ticket_ctx, mbedtls_ctr_drbg_random, &drbg,
+				 MBEDTLS_CIPHER_AES_256_GCM, 3600);
 
 	tap_plan((int)(6 * n));
 	for (size_t i = 0; i < n; i++)

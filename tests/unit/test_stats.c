@@ -20,7 +20,8 @@ static void test_counting(void)
 
 	stats_count(&s, NULL, NULL);
 	stats_count(&s, NULL, NULL);
-	stats_count(&s, "cipher disabled by KTLS_SHIM_CIPHERS", "cipher disabled by KTLS_SHIM_CIPHERS");
+	stats_count(&s, "cipher disabled by KTLS_SHIM_CIPHERS",
+		    "cipher disabled by KTLS_SHIM_CIPHERS");
 	stats_count(&s, NULL, "kernel refused TLS_RX");
 	stats_count(&s, "kernel refused TLS_TX", "kernel refused TLS_RX");
 	tap_ok(s.connections == 5 && s.tx_kernel == 3 && s.rx_kernel == 2,
@@ -44,7 +45,8 @@ static void test_limits(void)
 		snprintf(names[i], sizeof(names[i]), "r%d", i);
 		stats_count(&s, names[i], NULL);
 	}
-	tap_ok(s.connections == STATS_MAX_REASONS + 1 && s.reasons[STATS_MAX_REASONS - 1].count == 1 &&
+	tap_ok(s.connections == STATS_MAX_REASONS + 1 &&
+		       s.reasons[STATS_MAX_REASONS - 1].count == 1 &&
 		       !strcmp(s.reasons[STATS_MAX_REASONS - 1].why, "r31"),
 	       "33 distinct reasons: the first 32 kept, every connection counted");
 
