@@ -122,8 +122,7 @@ static int match_version(const char *item, size_t n)
 void config_parse(struct shim_config *c, const char *(*get)(const char *),
 		  void (*report)(const char *line))
 {
-	*c = (struct shim_config){ .tx = true,
-				   .rx = true,
+	*c = (struct shim_config){ .dirs = { [DIR_TX] = true, [DIR_RX] = true },
 				   .ciphers = ALL_CIPHERS,
 				   .tls12 = true,
 				   .tls13 = true,
@@ -139,9 +138,9 @@ void config_parse(struct shim_config *c, const char *(*get)(const char *),
 
 	if ((v = get("KTLS_SHIM_DIRECTIONS")) && *v) {
 		if (!strcasecmp(v, "tx"))
-			c->rx = false;
+			c->dirs[DIR_RX] = false;
 		else if (!strcasecmp(v, "rx"))
-			c->tx = false;
+			c->dirs[DIR_TX] = false;
 		else if (strcasecmp(v, "both"))
 			bad_value(report, "KTLS_SHIM_DIRECTIONS", v, "tx, rx or both", "both");
 	}

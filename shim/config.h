@@ -5,11 +5,13 @@
 
 #include <stdbool.h>
 
+#include "dir.h"
+
 enum log_level { LOG_OFF = 0, LOG_ERROR, LOG_INFO, LOG_DEBUG };
 
 struct shim_config {
 	bool disable;	      /* KTLS_SHIM_DISABLE: pure pass-through */
-	bool tx, rx;	      /* KTLS_SHIM_DIRECTIONS */
+	bool dirs[2];	      /* KTLS_SHIM_DIRECTIONS, by enum dir */
 	unsigned ciphers;     /* KTLS_SHIM_CIPHERS: bit (1 << enum kcipher) per allowed cipher */
 	bool tls12, tls13;    /* KTLS_SHIM_VERSIONS */
 	enum log_level log;   /* KTLS_SHIM_LOG */

@@ -223,8 +223,10 @@ static void strict_verdict(struct conn *c)
 {
 	const struct shim_config *cfg = config_get();
 	const struct conn_dir *tx = &c->dir[DIR_TX], *rx = &c->dir[DIR_RX];
-	if (!cfg->strict || !((cfg->tx && c->ks.owner[DIR_TX] == OWNER_USER) ||
-			      (cfg->rx && c->ks.owner[DIR_RX] == OWNER_USER)))
+	bool short_of_wish = false;
+	for (enum dir d = DIR_TX; d <= DIR_RX; d++)
+		short_of_wish |= cfg->dirs[d] && c->ks.owner[d] == OWNER_USER;
+	if (!cfg->strict || !short_of_wish)
 		return;
 	c->strict_failed = true;
 	log_msg(LOG_ERROR,
@@ -297,12 +299,10 @@ void handoff(struct conn *c, const bool want[DIR_COUNT])
 	if (why) {
 		refuse_both(c, why, code);
 	} else {
-		if (!cfg->tx)
-			decide(c, DIR_TX, OWNER_USER, "KTLS_SHIM_DIRECTIONS",
-			       KTLSSHIM_ERR_DISABLED);
-		if (!cfg->rx)
-			decide(c, DIR_RX, OWNER_USER, "KTLS_SHIM_DIRECTIONS",
-			       KTLSSHIM_ERR_DISABLED);
+		for (enum dir d = DIR_TX; d <= DIR_RX; d++)
+			if (!cfg->dirs[d])
+				decide(c, d, OWNER_USER, "KTLS_SHIM_DIRECTIONS",
+				       KTLSSHIM_ERR_DISABLED);
 		attach_ulp(c);
 		for (int i = 0; i < DIR_COUNT; i++) {
 			enum dir d = (enum dir)i;

@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	reports = 0;
 	struct shim_config c;
 	config_parse(&c, get, report);
-	CHECK(c.tx || c.rx);
+	CHECK(c.dirs[DIR_TX] || c.dirs[DIR_RX]);
 	CHECK(c.tls12 || c.tls13);
 	CHECK(c.ciphers != 0 && (c.ciphers & ~0x1eu) == 0);
 	CHECK(c.log <= LOG_DEBUG);

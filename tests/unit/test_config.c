@@ -98,8 +98,7 @@ static struct shim_config parse1(const char *assign)
 static struct shim_config defaults(void)
 {
 	return (struct shim_config){ .disable = false,
-				     .tx = true,
-				     .rx = true,
+				     .dirs = { [DIR_TX] = true, [DIR_RX] = true },
 				     .ciphers = ALL,
 				     .tls12 = true,
 				     .tls13 = true,
@@ -121,8 +120,8 @@ static bool same_config(const struct shim_config *got, const struct shim_config 
 		same = false;                                                              \
 	}
 	FIELD(disable, "%d", int)
-	FIELD(tx, "%d", int)
-	FIELD(rx, "%d", int)
+	FIELD(dirs[DIR_TX], "%d", int)
+	FIELD(dirs[DIR_RX], "%d", int)
 	FIELD(ciphers, "0x%x", unsigned)
 	FIELD(tls12, "%d", int)
 	FIELD(tls13, "%d", int)
@@ -231,11 +230,11 @@ static void e_no_selftest(struct shim_config *c)
 }
 static void e_tx_only(struct shim_config *c)
 {
-	c->rx = false;
+	c->dirs[DIR_RX] = false;
 }
 static void e_rx_only(struct shim_config *c)
 {
-	c->tx = false;
+	c->dirs[DIR_TX] = false;
 }
 static void e_gcm128(struct shim_config *c)
 {
@@ -531,8 +530,7 @@ static void test_all_valid_together(void)
 			      "KTLS_SHIM_SELFTEST=0" };
 	struct shim_config got = parse_env(all, 10);
 	struct shim_config want = { .disable = true,
-				    .tx = false,
-				    .rx = true,
+				    .dirs = { [DIR_TX] = false, [DIR_RX] = true },
 				    .ciphers = GCM256 | CHACHA,
 				    .tls12 = false,
 				    .tls13 = true,
@@ -592,7 +590,7 @@ static void test_bad_among_valid(void)
 	const char *all[] = { "KTLS_SHIM_DIRECTIONS=tx", "KTLS_SHIM_CIPHERS=AES-128-GCM,bogus",
 			      "KTLS_SHIM_LOG=info", "KTLS_SHIM_VERSIONS=1.2", "KTLS_SHIM_STATS=1" };
 	struct shim_config got = parse_env(all, 5), want = defaults();
-	want.rx = false;
+	want.dirs[DIR_RX] = false;
 	want.log = LOG_INFO;
 	want.tls13 = false;
 	want.stats = true;
