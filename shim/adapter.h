@@ -56,9 +56,11 @@ struct mbed_adapter {
 				   const struct mbedtls_ssl_config *conf, void *p);
 	/* The application sets an export callback on a config (2.x: ext is false for
 	 * mbedtls_ssl_conf_export_keys_cb, true for _ext_cb); f is that version's callback type.
-	 * NULL for an ABI without config callbacks. */
-	void (*conf_export_keys_cb)(struct mbedtls_ssl_config *conf, bool ext, void (*f)(void),
-				    void *p);
+	 * True when the adapter keeps it: the config was hooked, or is hooked now when hook is
+	 * true; false: the caller passes the call on untouched. NULL for an ABI without config
+	 * callbacks. */
+	bool (*conf_export_keys_cb)(struct mbedtls_ssl_config *conf, bool ext, void (*f)(void),
+				    void *p, bool hook);
 	/* A config is initialised or freed: forget what was kept for it (NULL: nothing kept). */
 	void (*conf_forget)(const struct mbedtls_ssl_config *conf);
 

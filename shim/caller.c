@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "forklock.h"
+
 #define KEPT 64
 
 struct answer {
@@ -30,6 +32,11 @@ static struct answer answers[KEPT];
 static struct real_fns tables[KEPT];
 static atomic_uint kept; /* answers[0..kept) are complete */
 static pthread_mutex_t keep_lock = PTHREAD_MUTEX_INITIALIZER;
+
+__attribute__((constructor)) static void caller_at_load(void)
+{
+	forklock_add(&keep_lock); /* fork() while another thread keeps an answer */
+}
 
 struct object {
 	uintptr_t at;	  /* the return address to place */

@@ -65,7 +65,9 @@ static struct conn *active_or_new(mbedtls_ssl_context *ssl)
  * before the first record of data, at top level. */
 static int finish_handshake(struct conn *c)
 {
-	int ret = NESTED(c->ks.ssl, REAL(handshake)(c->ks.ssl));
+	/* real, not REAL(): this is no exported wrapper, and c was made while the process had one
+	 * Mbed TLS copy, real's. */
+	int ret = NESTED(c->ks.ssl, real.handshake(c->ks.ssl));
 	if (ret == 0) {
 		handoff_handshake_done(c);
 		handoff_auto(c);
@@ -325,11 +327,12 @@ typedef void conf_export_fn(mbedtls_ssl_config *conf, void (*f)(void), void *p);
 static void conf_export(mbedtls_ssl_config *conf, bool ext, void (*f)(void), void *p,
 			conf_export_fn *fwd)
 {
-	bool ours = real_resolve() && !config_get()->disable && !atomic_load(&real_many);
-	const struct mbed_adapter *a = ours ? real_adapter() : NULL;
-	if (a && a->conf_export_keys_cb)
-		a->conf_export_keys_cb(conf, ext, f, p);
-	else
+	bool usable = real_resolve() && !config_get()->disable;
+	const struct mbed_adapter *a = usable ? real_adapter() : NULL;
+	/* With several copies no new config is hooked, but one hooked before keeps the shim's
+	 * callback with the shim's p: the app's callback must go to the adapter's record too. */
+	if (!(a && a->conf_export_keys_cb &&
+	      a->conf_export_keys_cb(conf, ext, f, p, !atomic_load(&real_many))))
 		fwd(conf, f, p);
 }
 

@@ -15,6 +15,7 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/version.h>
 
+#include "forklock.h"
 #include "adapter-crypto.h"
 #include "log.h"
 
@@ -74,6 +75,11 @@ struct hooked {
 static struct hooked *hooked_list;
 static pthread_mutex_t hooked_lock = PTHREAD_MUTEX_INITIALIZER;
 
+__attribute__((constructor)) static void mbed228_at_load(void)
+{
+	forklock_add(&hooked_lock); /* fork() while another thread sets up or exports keys */
+}
+
 static struct hooked *find_locked(const mbedtls_ssl_config *conf)
 {
 	struct hooked *h = hooked_list;
@@ -87,8 +93,17 @@ static int export_keys(void *p, const unsigned char *ms, const unsigned char *kb
 		       const unsigned char server_random[32], mbedtls_tls_prf_types prf)
 {
 	pthread_mutex_lock(&hooked_lock);
-	struct hooked app = *(struct hooked *)p; /* the application may set another one meanwhile */
+	struct hooked *h = hooked_list;
+	while (h && h != p)
+		h = h->next;
+	/* A copy: the application may set another callback meanwhile. Not ours (the config's
+	 * callback and p came apart): nothing to chain, nothing captured. */
+	struct hooked app = h ? *h : (struct hooked){ 0 };
 	pthread_mutex_unlock(&hooked_lock);
+	if (!h) {
+		log_msg(LOG_ERROR, "2.28 key export with an unknown context; ignored");
+		return 0;
+	}
 	const char *why = NULL;
 	void *target = frame_export_target(app.conf, &why);
 	if (target && core_prf(prf) != CORE_PRF_NONE)
@@ -131,10 +146,11 @@ static void set_export_keys_cb(mbedtls_ssl_context *ssl, const mbedtls_ssl_confi
 	pthread_mutex_unlock(&hooked_lock);
 }
 
-static void conf_export_keys_cb(mbedtls_ssl_config *conf, bool ext, void (*f)(void), void *p)
+static bool conf_export_keys_cb(mbedtls_ssl_config *conf, bool ext, void (*f)(void), void *p,
+				bool hook)
 {
 	pthread_mutex_lock(&hooked_lock);
-	struct hooked *h = hook_locked(conf);
+	struct hooked *h = hook ? hook_locked(conf) : find_locked(conf);
 	if (h && ext)
 		h->app_ext = (mbedtls_ssl_export_keys_ext_t *)f;
 	else if (h)
@@ -142,12 +158,7 @@ static void conf_export_keys_cb(mbedtls_ssl_config *conf, bool ext, void (*f)(vo
 	if (h)
 		h->app_p = p;
 	pthread_mutex_unlock(&hooked_lock);
-	if (h)
-		return;
-	if (ext) /* not hooked: as without the shim */
-		conf_export_ext_fn(conf, (mbedtls_ssl_export_keys_ext_t *)f, p);
-	else
-		conf_export_fn(conf, (mbedtls_ssl_export_keys_t *)f, p);
+	return h != NULL;
 }
 
 static void conf_forget(const mbedtls_ssl_config *conf)

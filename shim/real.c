@@ -7,6 +7,7 @@
  * interposed function is first called (its caller needs it); every symbol is taken from that
  * object's own scope (it and its dependencies libmbedcrypto/libmbedx509), which also reaches
  * copies dlopen()ed RTLD_LOCAL. Everything is resolved once; no call pays for it again. */
+#include "forklock.h"
 #include "real.h"
 
 #include <dlfcn.h>
@@ -226,26 +227,16 @@ static const struct mbed_adapter *choose(const struct scan *s, unsigned *version
  * scan_lock, which fork() takes first (below): none is under way when the process is copied. */
 static pthread_mutex_t scan_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void scan_lock_take(void)
+__attribute__((constructor)) static void real_at_load(void)
 {
-	pthread_mutex_lock(&scan_lock);
-}
-
-static void scan_lock_release(void)
-{
-	pthread_mutex_unlock(&scan_lock);
-}
-
-__attribute__((constructor)) static void real_atfork(void)
-{
-	pthread_atfork(scan_lock_take, scan_lock_release, scan_lock_release);
+	forklock_add(&scan_lock);
 }
 
 void real_walk(int (*cb)(struct dl_phdr_info *, size_t, void *), void *arg)
 {
-	scan_lock_take();
+	pthread_mutex_lock(&scan_lock);
 	dl_iterate_phdr(cb, arg);
-	scan_lock_release();
+	pthread_mutex_unlock(&scan_lock);
 }
 
 atomic_bool real_many;
@@ -309,13 +300,13 @@ void real_note_loads(void)
 		return;
 	struct scan s = { 0 };
 	unsigned long long adds = 0;
-	scan_lock_take();
+	pthread_mutex_lock(&scan_lock);
 	dl_iterate_phdr(first_object, &adds);
 	if (adds != atomic_load(&seen_adds)) {
 		dl_iterate_phdr(scan_object, &s);
 		atomic_store(&seen_adds, s.adds);
 	}
-	scan_lock_release();
+	pthread_mutex_unlock(&scan_lock);
 	if (s.adds && many_copies(&s) && !atomic_exchange(&real_many, true))
 		log_msg(LOG_INFO, "another Mbed TLS copy was loaded; new connections pass through, "
 				  "each call to its caller's copy");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "forklock.h"
 #include "log.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -66,20 +67,10 @@ void stats_connection(const char *tx_why, const char *rx_why)
 	pthread_mutex_unlock(&lock);
 }
 
-/* A child forked while another thread counted would hang at exit in summary(). */
-static void fork_prepare(void)
-{
-	pthread_mutex_lock(&lock);
-}
-static void fork_release(void)
-{
-	pthread_mutex_unlock(&lock);
-}
-
 /* Registered at load time, so that a process that made no connection says so too. */
 __attribute__((constructor)) static void stats_at_load(void)
 {
-	pthread_atfork(fork_prepare, fork_release, fork_release);
+	forklock_add(&lock); /* a child forked while another thread counted would hang at exit */
 	const struct shim_config *cfg = config_get();
 	if (cfg->stats && !cfg->disable)
 		atexit(summary);

@@ -4,10 +4,15 @@
 # "run" makes a server and a client context of that side do a full handshake over a non-blocking
 # socketpair and exchange 100 KB each way, all through the side's plugin; only the set-up calls the
 # shim does not wrap (keys, certificates, RNG, BIO functions) go to the side's libraries directly.
-# The 2.28 side also sets 2.28's key export callback on its configs and checks that it fires.
+# The 2.28 side also sets 2.28's key export callback on its configs and checks that it fires with
+# the application's own pointer.
+# "setup" makes a side's contexts (mbedtls_ssl_setup) without its callback; the "run" after it
+# sets the callback then (after setup, maybe after another copy was loaded) and lets the first
+# read/write run the handshake (Mbed TLS's implicit handshake, which the shim finishes itself).
 #
 # usage: two-copies.py CERTDIR STEP...   STEP: load:NAME:PLUGIN:LIBMBEDTLS:LIBX509:LIBCRYPTO
-#                                              or run:NAME
+#                                              (gload: the same, RTLD_GLOBAL), setup:NAME or
+#                                              run:NAME
 # Prints "NAME: TLS ok, 102400 bytes each way" per run; anything else is a failure.
 import ctypes, os, socket, sys
 
@@ -27,8 +32,8 @@ def check(what, ret):
         sys.exit("%s: %s returned %d (-0x%04x)" % (side_name, what, ret, -ret))
 
 
-def load(name, plugin, ssl, x509, crypto):
-    sides[name] = [ctypes.CDLL(p) for p in (plugin, ssl, x509, crypto)]
+def load(name, plugin, ssl, x509, crypto, mode=ctypes.RTLD_LOCAL):
+    sides[name] = [ctypes.CDLL(p, mode=mode) for p in (plugin, ssl, x509, crypto)]
 
 
 # 2.28's key export callback, set on the config: it must reach the 2.28 copy and fire once per
@@ -37,16 +42,31 @@ EXPORT_KEYS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, c
                                ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p,
                                ctypes.c_void_p, ctypes.c_int)
 exported = []
-on_keys = EXPORT_KEYS(lambda *args: exported.append(1) or 0)
+app_p = ctypes.c_int(228)  # the application's own pointer: the callback must get it back
 
 
-def config(name, endpoint, rng, certs):
+def keys_exported(p, *args):
+    if p != ctypes.addressof(app_p):
+        sys.exit("the key export callback got p=%r, not the application's %#x" % (p, ctypes.addressof(app_p)))
+    exported.append(1)
+    return 0
+
+
+on_keys = EXPORT_KEYS(keys_exported)
+
+
+def set_export(name, conf):
+    check("conf_export_keys_ext_cb",
+          sides[name][0].side_conf_export_keys_ext_cb(conf, on_keys, ctypes.byref(app_p)))
+
+
+def config(name, endpoint, rng, certs, export):
     plugin, ssl, x509, crypto = sides[name]
     conf = buf()
     plugin.side_config_init(conf)
     check("config_defaults", plugin.side_config_defaults(conf, endpoint, 0, 0))
-    if name == "228":
-        check("conf_export_keys_ext_cb", plugin.side_conf_export_keys_ext_cb(conf, on_keys, None))
+    if export:
+        set_export(name, conf)
     ssl.mbedtls_ssl_conf_rng(conf, ctypes.cast(crypto.mbedtls_ctr_drbg_random, ctypes.c_void_p), rng)
     ca, crt, key = buf(), buf(), buf()
     x509.mbedtls_x509_crt_init(ca)
@@ -92,9 +112,8 @@ def pump(name, step, what):
     sys.exit("%s: %s did not finish" % (name, what))
 
 
-def run(name):
-    global side_name
-    side_name = name
+def setup(name, export):
+    """The side's RNG, configs and set-up contexts over a non-blocking socketpair."""
     plugin, ssl, x509, crypto = sides[name]
     if hasattr(crypto, "psa_crypto_init"):
         check("psa_crypto_init", crypto.psa_crypto_init())
@@ -105,12 +124,25 @@ def run(name):
     a, b = socket.socketpair()
     for s in (a, b):
         s.setblocking(False)
-    ctxs = [context(name, config(name, 1, rng, sys.argv[1]), a.fileno()),
-            context(name, config(name, 0, rng, sys.argv[1]), b.fileno())]
+    confs = [config(name, e, rng, sys.argv[1], export) for e in (1, 0)]
+    return [context(name, confs[i], s.fileno()) for i, s in enumerate((a, b))], confs, (a, b)
+
+
+prepared = {}
+
+
+def run(name):
+    global side_name
+    side_name = name
+    plugin = sides[name][0]
+    late = name in prepared
+    ctxs, confs, (a, b) = prepared.pop(name) if late else setup(name, name == "228")
     del exported[:]
-    pump(name, lambda i: plugin.side_handshake(ctxs[i]), "handshake")
-    if name == "228" and len(exported) != 2:
-        sys.exit("%s: the key export callback fired %d times, not twice" % (name, len(exported)))
+    if late and name == "228":
+        for conf in confs:
+            set_export(name, conf)
+    if not late:
+        pump(name, lambda i: plugin.side_handshake(ctxs[i]), "handshake")
     data = [os.urandom(102400), os.urandom(102400)]
     sent, got = [0, 0], [bytearray(), bytearray()]
     rbuf = ctypes.create_string_buffer(16384)
@@ -133,6 +165,8 @@ def run(name):
     pump(name, move, "read/write")
     if bytes(got[0]) != data[1] or bytes(got[1]) != data[0]:
         sys.exit("%s: the bytes differ" % name)
+    if name == "228" and len(exported) != 2:
+        sys.exit("%s: the key export callback fired %d times, not twice" % (name, len(exported)))
     for c in ctxs:
         plugin.side_close_notify(c)
         plugin.side_free(c)
@@ -144,4 +178,10 @@ def run(name):
 side_name = "?"
 for step in sys.argv[2:]:
     verb, name, *args = step.split(":")
-    load(name, *args) if verb == "load" else run(name)
+    if verb in ("load", "gload"):
+        load(name, *args, mode=ctypes.RTLD_GLOBAL if verb == "gload" else ctypes.RTLD_LOCAL)
+    elif verb == "setup":
+        side_name = name
+        prepared[name] = setup(name, False)
+    else:
+        run(name)
