@@ -144,3 +144,21 @@ for l in rows:
 	[ "$status" -eq 0 ]
 	cmp "$BATS_TEST_TMPDIR/before.md" "$BENCH_OUT/results.md"
 }
+
+@test "bench smoke: in the fallback, instructions per read and write call on 3.6 and 2.28, shim and not" {
+	has_ktls && skip "this kernel has kTLS: no fallback phase"
+	check_results '
+import re
+pc = res["phases"]["fallback"]["percall"]
+assert "failed" not in pc, pc
+for ver in ("3.6", "2.28"):
+    for op in ("write", "read"):
+        plain, shim = pc["results"][ver]["plain"][op], pc["results"][ver]["shim"][op]
+        # The same transfer makes the same calls; the wrapper only adds to each.
+        assert plain["calls"] == shim["calls"] > 0, (ver, op, plain, shim)
+        assert 0 < plain["ir"] < shim["ir"], (ver, op, plain, shim)
+assert "## Kernel without kTLS: instructions per read and write call" in md
+rows = [l for l in md.splitlines() if re.match(r"\| (3\.6|2\.28) \| `mbedtls_ssl_(read|write)` \|", l)]
+assert len(rows) == 4, rows
+'
+}
