@@ -119,6 +119,11 @@ $(eval $(call COMPILE,$(BUILD)/228,$$(CC),))
 $(BUILD)/apps228/%: $(BUILD)/228/obj/tests/apps/%.o $(call objs,$(BUILD)/228,$(APP_LIB_SRC))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(MBEDTLS228_LIBS) -lpthread
+# And the lifecycle program (tests/lifecycle.bats with LIFECYCLE=build/tests228/lifecycle).
+LIFECYCLE228 := $(BUILD)/tests228/lifecycle
+$(LIFECYCLE228): $(BUILD)/228/obj/tests/lifecycle/lifecycle.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(MBEDTLS228_LIBS) -lpthread
 $(foreach v,$(SAN_VARIANTS),$(eval $(call VARIANT,$(BUILD)/$(v),$$($(v)_FLAGS))))
 $(eval $(call COMPILE,$(BUILD)/fuzz,$$(FUZZ_CC),$$(fuzz_FLAGS)))
 # Objects made by chained rules are kept (no rebuild next time); their .d files list the headers.
@@ -136,7 +141,7 @@ OPENSSL_PEER := $(BUILD)/tests/openssl-peer
 HOSTILE_RELAY := $(BUILD)/tests/relay
 BENCH_BINS := $(BUILD)/bench/libbenchprobe.so $(BUILD)/bench/ktls-pair $(BUILD)/bench/ossl-bulk
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
-PLAIN := $(call variant_outputs,$(BUILD)) $(APPS228) $(TOOLS) $(API_TESTS) $(FORK_ECHO) $(FAULT_LIB) $(OPENSSL_PEER) \
+PLAIN := $(call variant_outputs,$(BUILD)) $(APPS228) $(LIFECYCLE228) $(TOOLS) $(API_TESTS) $(FORK_ECHO) $(FAULT_LIB) $(OPENSSL_PEER) \
 	$(HOSTILE_RELAY) $(BENCH_BINS)
 SAN := $(foreach v,$(SAN_VARIANTS),$(call variant_outputs,$(BUILD)/$(v)))
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* lifecycle: an ordinary Mbed TLS 3.6 program (public API, mbedtls_net_* sockets) that treats
- * its contexts the way careless daemons do, with both ends of every connection in this one
+/* lifecycle: an ordinary Mbed TLS 3.6 or 2.28 program (public API, mbedtls_net_* sockets) that
+ * treats its contexts the way careless daemons do, with both ends of every connection in this one
  * process. tests/lifecycle.bats runs each case without and with the shim preloaded and compares
  * the printed lines: an app must see exactly what plain Mbed TLS gives it.
  *
@@ -8,7 +8,9 @@
  * Cases: fd-closed, fd-reused, set-bio-dup, set-bio-other, fd-reconnect, mode-change,
  * partial-read, write-contract (each for TLS 1.3 and 1.2, the abuse on the client end and then on
  * the server end), nested (TLS inside TLS, both versions), ticket, reset [N], free-thread [N],
- * fork-child, fork-parent, fork-alternate, fork-threads [N].
+ * fork-child, fork-parent, fork-alternate, fork-threads [N]; versions (the TLS versions it runs).
+ * Built against 2.28 (no TLS 1.3) it runs the TLS 1.2 half of each case, the cases that use one
+ * connection run it with TLS 1.2, and ticket (TLS 1.3 only) fails.
  * Output: one line per step ("STEP: ok", "STEP: -0x0045", "STEP: eof", "STEP: 17 bytes"), then
  * "PASS CASE" (exit 0), or "FAIL ..." (exit 1), or "HANG in STEP" (exit 3, from a watchdog). */
 #include <errno.h>
@@ -40,6 +42,30 @@
 #include <psa/crypto.h>
 
 #define WATCHDOG_S 60
+
+#if MBEDTLS_VERSION_MAJOR >= 3
+#define HAVE_TLS13		 true
+#define parse_keyfile(key, path) mbedtls_pk_parse_keyfile(key, path, NULL, rng, NULL)
+/* Exactly one version offered: TLS 1.3 or TLS 1.2. */
+static void conf_version(mbedtls_ssl_config *conf, bool tls13)
+{
+	mbedtls_ssl_protocol_version v =
+		tls13 ? MBEDTLS_SSL_VERSION_TLS1_3 : MBEDTLS_SSL_VERSION_TLS1_2;
+	mbedtls_ssl_conf_min_tls_version(conf, v);
+	mbedtls_ssl_conf_max_tls_version(conf, v);
+}
+#else /* 2.28: TLS 1.2 is the newest version; its key parser takes no RNG */
+#define HAVE_TLS13		 false
+#define parse_keyfile(key, path) mbedtls_pk_parse_keyfile(key, path, NULL)
+static void conf_version(mbedtls_ssl_config *conf, bool tls13)
+{
+	(void)tls13; /* offer_named never asks for TLS 1.3 here */
+	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+				     MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+				     MBEDTLS_SSL_MINOR_VERSION_3);
+}
+#endif
 
 static mbedtls_entropy_context entropy;
 static mbedtls_ctr_drbg_context drbg;
@@ -127,7 +153,7 @@ static void load(const char *dir, const char *name, mbedtls_x509_crt *crt, mbedt
 	if (!key)
 		return;
 	snprintf(path, sizeof(path), "%s/%s.key", dir, name);
-	if ((ret = mbedtls_pk_parse_keyfile(key, path, NULL, rng, NULL)))
+	if ((ret = parse_keyfile(key, path)))
 		die(path, ret);
 	if ((ret = mbedtls_ssl_conf_own_cert(&sconf, crt, key)))
 		die("conf_own_cert", ret);
@@ -176,26 +202,39 @@ static void setup(const char *certs)
 /* The client's offer: one version and one suite (the server accepts its defaults). */
 struct offer {
 	const char *name;
-	mbedtls_ssl_protocol_version version;
+	bool tls13;
 	int suite[2];
 };
 
 static void offer_apply(const struct offer *o)
 {
-	mbedtls_ssl_conf_min_tls_version(&cconf, o->version);
-	mbedtls_ssl_conf_max_tls_version(&cconf, o->version);
+	conf_version(&cconf, o->tls13);
 	mbedtls_ssl_conf_ciphersuites(&cconf, o->suite);
 }
 
 static struct offer offer_named(const char *version, const char *suite)
 {
 	struct offer o = { .name = suite };
-	o.version =
-		!strcmp(version, "1.2") ? MBEDTLS_SSL_VERSION_TLS1_2 : MBEDTLS_SSL_VERSION_TLS1_3;
+	o.tls13 = strcmp(version, "1.2");
+	if (o.tls13 && !HAVE_TLS13)
+		die("TLS 1.3 (this Mbed TLS has none)", -1);
 	o.suite[0] = mbedtls_ssl_get_ciphersuite_id(suite);
 	if (!o.suite[0])
 		die(suite, -1);
 	return o;
+}
+
+/* Whether this Mbed TLS has VERSION ("1.3" or "1.2"). */
+static bool runs(const char *version)
+{
+	return HAVE_TLS13 || !strcmp(version, "1.2");
+}
+
+/* The newest version this Mbed TLS has, for the cases that use one connection. */
+static struct offer offer_newest(void)
+{
+	return HAVE_TLS13 ? offer_named("1.3", "TLS1-3-AES-128-GCM-SHA256")
+			  : offer_named("1.2", "TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256");
 }
 
 /* ---- one connection, both ends ---------------------------------------------------------------- */
@@ -700,7 +739,7 @@ static void abuse_write_contract(struct pair *p, struct end *abused, struct end 
 static void run_abuse(const char *name, abuse_fn fn)
 {
 	for (size_t i = 0; i < sizeof(combos) / sizeof(combos[0]); i++) {
-		for (int client = 1; client >= 0; client--) {
+		for (int client = 1; client >= 0 && runs(combos[i][0]); client--) {
 			struct offer o = offer_named(combos[i][0], combos[i][1]);
 			offer_apply(&o);
 			printf("%s TLS %s, abused end: %s\n", name, combos[i][0],
@@ -771,6 +810,8 @@ static int inner_recv(void *ctx, unsigned char *buf, size_t len)
 static void case_nested(void)
 {
 	for (size_t i = 0; i < sizeof(combos) / sizeof(combos[0]); i++) {
+		if (!runs(combos[i][0]))
+			continue;
 		struct offer o = offer_named(combos[i][0], combos[i][1]);
 		offer_apply(&o);
 		printf("nested TLS %s\n", combos[i][0]);
@@ -840,11 +881,17 @@ static void case_reset(int n)
 	 * set_bio got once (connect/accept refill them), as many servers do. */
 	end_bio(&p.c, &p.c.net);
 	end_bio(&p.s, &p.s.net);
+	/* The mix's entries this Mbed TLS has (2.28: the TLS 1.2 half, the same share for the kernel). */
+	size_t use[MIX_N], m = 0;
+	for (size_t k = 0; k < MIX_N; k++)
+		if (runs(mix[k][0]))
+			use[m++] = k;
 	int per[MIX_N] = { 0 };
 	long rss_warm = 0;
 	int warm = n / 10;
 	for (int i = 0; i < n; i++) {
-		const struct offer o = offer_named(mix[i % MIX_N][0], mix[i % MIX_N][1]);
+		const size_t k = use[i % m];
+		const struct offer o = offer_named(mix[k][0], mix[k][1]);
 		offer_apply(&o);
 		if (i > 0) {
 			int r1 = mbedtls_ssl_session_reset(&p.c.ssl),
@@ -870,14 +917,15 @@ static void case_reset(int n)
 		if (strcmp(mbedtls_ssl_get_ciphersuite(&p.c.ssl), o.name))
 			fail("connection %d: suite %s, not %s", i,
 			     mbedtls_ssl_get_ciphersuite(&p.c.ssl), o.name);
-		per[i % MIX_N]++;
+		per[k]++;
 		mbedtls_net_free(&p.c.net);
 		mbedtls_net_free(&p.s.net);
 		if (i + 1 == warm)
 			rss_warm = rss_kib();
 	}
 	for (size_t k = 0; k < MIX_N; k++)
-		printf("  %s %s: %d connections\n", mix[k][0], mix[k][1], per[k]);
+		if (runs(mix[k][0]))
+			printf("  %s %s: %d connections\n", mix[k][0], mix[k][1], per[k]);
 	/* stderr: the figures differ from run to run, the compared output must not. */
 	fprintf(stderr, "RSS reset: connections=%d warm=%ld KiB end=%ld KiB\n", n, rss_warm,
 		rss_kib());
@@ -945,8 +993,12 @@ static void *open_worker(void *arg)
 
 static void case_free_thread(int rounds)
 {
-	const struct offer o[2] = { offer_named("1.3", "TLS1-3-AES-256-GCM-SHA384"),
-				    offer_named("1.2", "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256") };
+	/* Two versions in turn (2.28: two TLS 1.2 suites). */
+	const struct offer o[2] = {
+		HAVE_TLS13 ? offer_named("1.3", "TLS1-3-AES-256-GCM-SHA384")
+			   : offer_named("1.2", "TLS-ECDHE-RSA-WITH-AES-256-GCM-SHA384"),
+		offer_named("1.2", "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256")
+	};
 	int bad = 0;
 	for (int r = 0; r < rounds; r++) {
 		offer_apply(&o[r % 2]);
@@ -998,7 +1050,7 @@ static int wait_child(pid_t pid)
  * the parent and then the child and then the parent again exchange data. */
 static void case_fork(const char *who)
 {
-	const struct offer o = offer_named("1.3", "TLS1-3-AES-128-GCM-SHA256");
+	const struct offer o = offer_newest();
 	offer_apply(&o);
 	struct pair p;
 	pair_open(&p);
@@ -1084,7 +1136,7 @@ static void *hammer(void *arg)
 
 static void case_fork_threads(int forks)
 {
-	const struct offer o = offer_named("1.3", "TLS1-3-AES-128-GCM-SHA256");
+	const struct offer o = offer_newest();
 	offer_apply(&o);
 	struct pair p;
 	pair_open(&p);
@@ -1162,6 +1214,8 @@ int main(int argc, char **argv)
 		run_abuse(c, abuse_write_contract);
 	else if (!strcmp(c, "nested"))
 		case_nested();
+	else if (!strcmp(c, "versions"))
+		printf("versions:%s 1.2\n", HAVE_TLS13 ? " 1.3" : "");
 	else if (!strcmp(c, "ticket"))
 		case_ticket();
 	else if (!strcmp(c, "reset"))
