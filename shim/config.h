@@ -11,7 +11,7 @@ enum log_level { LOG_OFF = 0, LOG_ERROR, LOG_INFO, LOG_DEBUG };
 
 struct shim_config {
 	bool disable;	      /* KTLS_SHIM_DISABLE: pure pass-through */
-	bool dirs[2];	      /* KTLS_SHIM_DIRECTIONS, by enum dir */
+	bool dirs[DIR_COUNT]; /* KTLS_SHIM_DIRECTIONS, by enum dir */
 	unsigned ciphers;     /* KTLS_SHIM_CIPHERS: bit (1 << enum kcipher) per allowed cipher */
 	bool tls12, tls13;    /* KTLS_SHIM_VERSIONS */
 	enum log_level log;   /* KTLS_SHIM_LOG */

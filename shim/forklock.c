@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "forklock.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define FORKLOCK_MAX 8
@@ -22,8 +23,9 @@ static void give_all(void)
 
 void forklock_add(pthread_mutex_t *m)
 {
-	if (n_locks == 0)
-		pthread_atfork(take_all, give_all, give_all);
-	if (n_locks < FORKLOCK_MAX) /* a fixed set of module locks: never reached */
+	static bool registered;	    /* else tried again with the next lock */
+	if (n_locks < FORKLOCK_MAX) /* the modules' fixed set of locks fits */
 		locks[n_locks++] = m;
+	if (!registered)
+		registered = pthread_atfork(take_all, give_all, give_all) == 0;
 }

@@ -224,7 +224,7 @@ static void strict_verdict(struct conn *c)
 	const struct shim_config *cfg = config_get();
 	const struct conn_dir *tx = &c->dir[DIR_TX], *rx = &c->dir[DIR_RX];
 	bool short_of_wish = false;
-	for (enum dir d = DIR_TX; d <= DIR_RX; d++)
+	for (enum dir d = 0; d < DIR_COUNT; d++)
 		short_of_wish |= cfg->dirs[d] && c->ks.owner[d] == OWNER_USER;
 	if (!cfg->strict || !short_of_wish)
 		return;
@@ -299,7 +299,7 @@ void handoff(struct conn *c, const bool want[DIR_COUNT])
 	if (why) {
 		refuse_both(c, why, code);
 	} else {
-		for (enum dir d = DIR_TX; d <= DIR_RX; d++)
+		for (enum dir d = 0; d < DIR_COUNT; d++)
 			if (!cfg->dirs[d])
 				decide(c, d, OWNER_USER, "KTLS_SHIM_DIRECTIONS",
 				       KTLSSHIM_ERR_DISABLED);

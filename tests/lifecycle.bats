@@ -26,6 +26,10 @@ setup_file() {
 	v=$("$LIFECYCLE" "$CERTS" versions) || { echo "# $LIFECYCLE: $v" >&3; return 1; }
 	NV=$(sed -n 's/^versions://p' <<<"$v" | wc -w)
 	export NV
+	# The program's word against the library it links: 2.28 (libmbedtls.so.14) has TLS 1.2 only.
+	local want=2
+	! ldd "$LIFECYCLE" | grep -q 'libmbedtls\.so\.14 ' || want=1
+	[ "$NV" -eq "$want" ] || { echo "# $LIFECYCLE says $NV TLS versions, its Mbed TLS has $want" >&3; return 1; }
 	if [ "$KTLS_EXPECT" = kernel ]; then
 		"$ROOT/build/tools/ktls-probe" >/dev/null
 	else

@@ -126,9 +126,10 @@ PY
 # With each call sent to the copy found first, the other side's handshake failed (-0x7400) or the
 # process crashed (SIGSEGV); with 2.28's config export setters sent to the first copy, a 3.6-first
 # process lost the 2.28 side's callback. Last order: 2.28 contexts set up (their configs hooked)
-# before a 3.6 copy is loaded RTLD_GLOBAL and used, then the 2.28 callback set and the handshake
-# run by the first read/write: the callback set late once reached Mbed TLS beside the shim's, which then took
-# the app's pointer for its own (SIGSEGV); the implicit handshake went to the global 3.6 copy.
+# before a 3.6 copy is loaded RTLD_GLOBAL and used, then the 2.28 callbacks set (the older one on
+# one config, _ext on the other) and the handshake run by the first read/write. The older setter
+# once reached Mbed TLS, which put the app's pointer beside the shim's _ext callback; the shim then
+# took it for its own record (SIGSEGV). The implicit handshake went to the global 3.6 copy.
 @test "two Mbed TLS copies (2.28 and 3.6 plugins): each call reaches its caller's copy, in any load order" {
 	local lib36=$ROOT/build/mbedtls/usr/lib/x86_64-linux-gnu lib228=$RA12/root/usr/lib/x86_64-linux-gnu
 	# (no sibling calls: a tail call returns to the plugin's caller, not from the plugin)

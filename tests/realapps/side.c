@@ -33,3 +33,11 @@ int side_conf_export_keys_ext_cb(p c, p f, p a)
 	mbedtls_ssl_conf_export_keys_ext_cb(c, f, a);
 	return 0;
 }
+void mbedtls_ssl_conf_export_keys_cb(p c, p f, p a) __attribute__((weak));
+int side_conf_export_keys_cb(p c, p f, p a)
+{
+	if (!mbedtls_ssl_conf_export_keys_cb)
+		return -1;
+	mbedtls_ssl_conf_export_keys_cb(c, f, a);
+	return 0;
+}

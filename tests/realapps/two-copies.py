@@ -7,7 +7,7 @@
 # The 2.28 side also sets 2.28's key export callback on its configs and checks that it fires with
 # the application's own pointer.
 # "setup" makes a side's contexts (mbedtls_ssl_setup) without its callback; the "run" after it
-# sets the callback then (after setup, maybe after another copy was loaded) and lets the first
+# sets the callbacks then (the older one on the server's config, _ext on the client's) (after setup, maybe after another copy was loaded) and lets the first
 # read/write run the handshake (Mbed TLS's implicit handshake, which the shim finishes itself).
 #
 # usage: two-copies.py CERTDIR STEP...   STEP: load:NAME:PLUGIN:LIBMBEDTLS:LIBX509:LIBCRYPTO
@@ -53,11 +53,19 @@ def keys_exported(p, *args):
 
 
 on_keys = EXPORT_KEYS(keys_exported)
+# 2.28's older callback (no randoms), which shares the config's one pointer with the _ext one.
+EXPORT_KEYS_PLAIN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                     ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t)
+on_keys_plain = EXPORT_KEYS_PLAIN(keys_exported)
 
 
-def set_export(name, conf):
-    check("conf_export_keys_ext_cb",
-          sides[name][0].side_conf_export_keys_ext_cb(conf, on_keys, ctypes.byref(app_p)))
+def set_export(name, conf, plain=False):
+    plugin = sides[name][0]
+    if plain:
+        check("conf_export_keys_cb", plugin.side_conf_export_keys_cb(conf, on_keys_plain, ctypes.byref(app_p)))
+    else:
+        check("conf_export_keys_ext_cb",
+              plugin.side_conf_export_keys_ext_cb(conf, on_keys, ctypes.byref(app_p)))
 
 
 def config(name, endpoint, rng, certs, export):
@@ -138,9 +146,9 @@ def run(name):
     late = name in prepared
     ctxs, confs, (a, b) = prepared.pop(name) if late else setup(name, name == "228")
     del exported[:]
-    if late and name == "228":
-        for conf in confs:
-            set_export(name, conf)
+    if late and name == "228":  # the server's config gets the older callback, the client's _ext
+        for i, conf in enumerate(confs):
+            set_export(name, conf, plain=i == 0)
     if not late:
         pump(name, lambda i: plugin.side_handshake(ctxs[i]), "handshake")
     data = [os.urandom(102400), os.urandom(102400)]
