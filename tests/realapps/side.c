@@ -24,20 +24,16 @@ FWD(void, config_init, (p c), (c))
 FWD(int, config_defaults, (p c, int e, int t, int r), (c, e, t, r))
 FWD(void, config_free, (p c), (c))
 
-/* 2.x only: weak, so that the 3.6 side (which never calls it) loads without it. */
-void mbedtls_ssl_conf_export_keys_ext_cb(p c, p f, p a) __attribute__((weak));
-int side_conf_export_keys_ext_cb(p c, p f, p a)
-{
-	if (!mbedtls_ssl_conf_export_keys_ext_cb)
-		return -1;
-	mbedtls_ssl_conf_export_keys_ext_cb(c, f, a);
-	return 0;
-}
-void mbedtls_ssl_conf_export_keys_cb(p c, p f, p a) __attribute__((weak));
-int side_conf_export_keys_cb(p c, p f, p a)
-{
-	if (!mbedtls_ssl_conf_export_keys_cb)
-		return -1;
-	mbedtls_ssl_conf_export_keys_cb(c, f, a);
-	return 0;
-}
+/* 2.x only (the config's key export setters): weak, so that the 3.6 side (which never calls
+ * them) loads without them; -1 where the library lacks one. */
+#define FWD_2X(name)                                                  \
+	void mbedtls_ssl_##name(p c, p f, p a) __attribute__((weak)); \
+	int side_##name(p c, p f, p a)                                \
+	{                                                             \
+		if (!mbedtls_ssl_##name)                              \
+			return -1;                                    \
+		mbedtls_ssl_##name(c, f, a);                          \
+		return 0;                                             \
+	}
+FWD_2X(conf_export_keys_ext_cb)
+FWD_2X(conf_export_keys_cb)
