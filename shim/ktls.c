@@ -22,6 +22,9 @@
 #ifndef TCP_ULP
 #define TCP_ULP 31
 #endif
+#ifndef TLS_RX_EXPECT_NO_PAD
+#define TLS_RX_EXPECT_NO_PAD 4
+#endif
 
 static void wipe(void *p, size_t n)
 {
@@ -93,6 +96,12 @@ int ktls_install(int fd, enum dir dir, const struct ktls_params *p)
 		rc = -errno;
 	wipe(&u, sizeof u);
 	return rc;
+}
+
+int ktls_rx_no_pad(int fd)
+{
+	unsigned one = 1; /* the kernel reads a u32 */
+	return setsockopt(fd, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &one, sizeof one) ? -errno : 0;
 }
 
 int ktls_query(int fd, enum dir dir, uint16_t *version, enum kcipher *cipher, uint64_t *seq)

@@ -37,6 +37,10 @@ int ktls_attach_ulp(int fd);
 /* setsockopt(SOL_TLS, TLS_TX or TLS_RX) with the exact kernel struct for the cipher; the struct on
  * the stack is wiped before returning. 0 or -errno. */
 int ktls_install(int fd, enum dir dir, const struct ktls_params *p);
+/* setsockopt(SOL_TLS, TLS_RX_EXPECT_NO_PAD, 1) on a socket whose TLS 1.3 RX is installed (Linux
+ * 6.0+; ENOPROTOOPT before): the kernel decrypts each record straight into the reader's buffer,
+ * and decrypts a record that turns out padded once more into its own. 0 or -errno. */
+int ktls_rx_no_pad(int fd);
 /* getsockopt(SOL_TLS, TLS_TX or TLS_RX): version, cipher and rec_seq of what is installed (the key
  * is read by the kernel call but wiped here). 0 or -errno. */
 int ktls_query(int fd, enum dir dir, uint16_t *version, enum kcipher *cipher, uint64_t *seq);

@@ -7,6 +7,7 @@
 #ifndef KTLSSHIM_SELFTEST_H
 #define KTLSSHIM_SELFTEST_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "keys.h"
@@ -31,6 +32,11 @@ enum selftest_verdict selftest_check(uint16_t version, enum kcipher c, enum dir 
  * failed", logged once per process per combination; "kernel refused TLS_TX"/"..._RX"; "kernel
  * self-test could not run"). */
 const char *selftest_refusal(uint16_t version, enum kcipher c, enum dir d);
+
+/* TLS 1.3 RX of cipher c may get TLS_RX_EXPECT_NO_PAD: in this process the self-test ran (with
+ * KTLS_SHIM_RX_NO_PAD=1) and, with the option set, the kernel gave a padded record and the one after
+ * it back exactly. Without that proof (KTLS_SHIM_SELFTEST=0 included): false. */
+bool selftest_no_pad_ok(enum kcipher c);
 
 /* "passed", "failed", "refused", "not run". */
 const char *selftest_verdict_str(enum selftest_verdict v);

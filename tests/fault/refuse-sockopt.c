@@ -2,8 +2,9 @@
 /* Test-only LD_PRELOAD library: makes the kernel look as if it refused one kTLS step, so the
  * fallback ladder can be forced, or as if its kTLS produced wrong records, so the self-test's
  * failure path can be forced on a good kernel.
- * KTLS_TEST_REFUSE=ulp|tx|rx picks the setsockopt that fails (ENOENT for the ULP, EINVAL for a
- * direction), all others pass through.
+ * KTLS_TEST_REFUSE=ulp|tx|rx|nopad picks the setsockopt that fails (ENOENT for the ULP, EINVAL
+ * for a direction, ENOPROTOOPT for TLS_RX_EXPECT_NO_PAD as before Linux 6.0), all others pass
+ * through.
  * KTLS_TEST_CORRUPT=tx|rx installs every TLS_TX (or TLS_RX) with the low bit of rec_seq flipped
  * (the last byte of every crypto_info): the kernel then seals (opens) each record with a wrong
  * nonce or AAD, as a kernel with a broken cipher does.
@@ -52,6 +53,10 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 		if (level == SOL_TLS && ((!strcmp(refuse, "tx") && name == TLS_TX) ||
 					 (!strcmp(refuse, "rx") && name == TLS_RX))) {
 			errno = EINVAL;
+			return -1;
+		}
+		if (!strcmp(refuse, "nopad") && level == SOL_TLS && name == TLS_RX_EXPECT_NO_PAD) {
+			errno = ENOPROTOOPT;
 			return -1;
 		}
 	}
