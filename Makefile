@@ -139,7 +139,8 @@ FORK_ECHO := $(BUILD)/tests/fork-echo
 FAULT_LIB := $(BUILD)/tests/librefuse-sockopt.so
 OPENSSL_PEER := $(BUILD)/tests/openssl-peer
 HOSTILE_RELAY := $(BUILD)/tests/relay
-BENCH_BINS := $(BUILD)/bench/libbenchprobe.so $(BUILD)/bench/ktls-pair $(BUILD)/bench/ossl-bulk
+BENCH_BINS := $(BUILD)/bench/libbenchprobe.so $(BUILD)/bench/ktls-pair $(BUILD)/bench/ossl-bulk \
+	$(BUILD)/bench/http-load
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 PLAIN := $(call variant_outputs,$(BUILD)) $(APPS228) $(LIFECYCLE228) $(TOOLS) $(API_TESTS) $(FORK_ECHO) $(FAULT_LIB) $(OPENSSL_PEER) \
 	$(HOSTILE_RELAY) $(BENCH_BINS)
@@ -173,6 +174,10 @@ $(BUILD)/bench/ktls-pair: $(call objs,$(BUILD),tools/bench-ktls-pair.c tools/ben
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 $(BUILD)/bench/ossl-bulk: $(call objs,$(BUILD),tools/bench-ossl-bulk.c tools/bench-net.c tools/bench-probe.c)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ -lssl -lcrypto -lpthread
+# The HTTPS load client of tools/bench-daemon (lighttpd with the shim against mod_openssl).
+$(BUILD)/bench/http-load: $(call objs,$(BUILD),tools/bench-http-load.c)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -lssl -lcrypto -lpthread
 # libFuzzer targets (clang): tests/fuzz/fuzz_X.c and the pure parts of the shim.
@@ -293,5 +298,9 @@ load: all san $(CERTS)
 # make bench: the full benchmark (host fallback + one tools/ktls-vm boot, under 10 min on 2 cores);
 # writes build/bench/results.{json,md} and regenerates docs/benchmarks.md and docs/benchmarks.png.
 # make bench BENCH_SMOKE=1: seconds-long sizes, results in build/bench/smoke/, docs untouched.
+# Then tools/bench-daemon: lighttpd with the shim against mod_openssl + kTLS, one more boot (the
+# latest kernel); it writes build/bench/daemon.{json,md} and its part of docs/benchmarks.md.
 bench: all $(CERTS)
 	@tools/bench $(if $(filter 1,$(BENCH_SMOKE)),--smoke,--write-doc)
+	@tests/realapps/setup
+	@tools/bench-daemon $(if $(filter 1,$(BENCH_SMOKE)),--smoke,--write-doc)
