@@ -269,7 +269,7 @@ def chart(res, png):
             for c in (1, 16, 64):
                 label = '%s %s %d' % (size, 'new' if close else 'k-a', c)
                 data.append('"%s" %s' % (label, ' '.join(str(by.get((size, close, c, s), 0)) for s in LABEL)))
-    script = '''set terminal pngcairo size 1000,420 font ",10"
+    script = '''set terminal pngcairo size 1000,420 font ",10" noenhanced
 set output "%s"
 set title "lighttpd, requests/s (k-a: keep-alive, new: a connection per request; clients)"
 set style data histograms
