@@ -223,6 +223,15 @@ EXPORT int mbedtls_ssl_check_pending(const mbedtls_ssl_context *ssl)
 	return kernel_owns(c, DIR_RX) ? recv_bytes_avail(&c->ks) > 0 : REAL(check_pending)(ssl);
 }
 
+/* With TX in the kernel a write may hold a whole kernel record, 16 384 bytes in TLS 1.3 too (Mbed
+ * TLS counts the inner content type in its own buffer: 16 383). A daemon that cuts its writes to
+ * this answer (lighttpd) then sends whole records, not one of 16 383 bytes and one of 1. */
+EXPORT int mbedtls_ssl_get_max_out_record_payload(const mbedtls_ssl_context *ssl)
+{
+	struct conn *c = frame_in_call(ssl) ? NULL : active(ssl);
+	return kernel_owns(c, DIR_TX) ? IO_RECORD_PAYLOAD : REAL(get_max_out_record_payload)(ssl);
+}
+
 EXPORT int mbedtls_ssl_session_reset(mbedtls_ssl_context *ssl)
 {
 	real_resolve();

@@ -19,13 +19,12 @@
 #define SOL_TLS 282
 #endif
 
-#define RECORD_PAYLOAD IO_BUFFER_LEN
-#define HS_KEY_UPDATE  24 /* RFC 8446 (Mbed TLS 3.6 has no name for it) */
+#define HS_KEY_UPDATE 24 /* RFC 8446 (Mbed TLS 3.6 has no name for it) */
 
 /* Records the kernel makes of n bytes sent at once: a send without MSG_MORE closes its last record. */
 static uint64_t records_of(size_t n)
 {
-	return (n + RECORD_PAYLOAD - 1) / RECORD_PAYLOAD;
+	return (n + IO_RECORD_PAYLOAD - 1) / IO_RECORD_PAYLOAD;
 }
 
 static int send_error(int err)
@@ -142,8 +141,8 @@ static int flush_pending(struct ksock *ks)
  * record and report WANT_WRITE; the retry completes it and returns the record length. */
 static int keep_rest(struct io_state *io, const unsigned char *buf, size_t len, size_t sent)
 {
-	size_t record = len < RECORD_PAYLOAD ? len : RECORD_PAYLOAD;
-	if (!io->pending && !(io->pending = malloc(RECORD_PAYLOAD)))
+	size_t record = len < IO_RECORD_PAYLOAD ? len : IO_RECORD_PAYLOAD;
+	if (!io->pending && !(io->pending = malloc(IO_RECORD_PAYLOAD)))
 		return MBEDTLS_ERR_SSL_ALLOC_FAILED;
 	memcpy(io->pending, buf + sent, record - sent);
 	io->pending_len = record - sent;
@@ -178,14 +177,14 @@ int io_write(struct ksock *ks, const unsigned char *buf, size_t len)
 		 * doing so, instead of blocking in one long send while its peer does the same; and
 		 * the KeyUpdate check comes before each record. The kernel's record holds 16 384 bytes
 		 * (Mbed TLS's TLS 1.3 record one less: matching it would cut 16 KiB writes in two). */
-		if (len > RECORD_PAYLOAD)
-			len = RECORD_PAYLOAD;
+		if (len > IO_RECORD_PAYLOAD)
+			len = IO_RECORD_PAYLOAD;
 		ssize_t n = send(ks->fd, buf, len, 0);
 		if (n < 0 && send_error(errno) != MBEDTLS_ERR_SSL_WANT_WRITE)
 			return send_error(errno);
 		sent = n < 0 ? 0 : (size_t)n;
 		ks->tx_records += records_of(sent);
-		if (sent >= RECORD_PAYLOAD || sent == len)
+		if (sent >= IO_RECORD_PAYLOAD || sent == len)
 			return (int)sent;
 	}
 	return keep_rest(io, buf, len, sent);

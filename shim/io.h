@@ -8,6 +8,9 @@
 
 #include "ksock.h"
 
+/* What io_write sends per call: one whole kernel record, 2^14 bytes in TLS 1.2 and 1.3 alike. */
+#define IO_RECORD_PAYLOAD IO_BUFFER_LEN
+
 /* mbedtls_ssl_write on kernel TX: at most one record (16 KiB) per call, as in Mbed TLS;
  * WANT_WRITE means the bytes were taken and the same call (even with a NULL buffer) completes
  * them, as in Mbed TLS. */

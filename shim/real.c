@@ -90,6 +90,7 @@ static void conf_export_stub(conf_t *c, void (*f)(void), void *p)
 		.handshake_step = ctx_int, .read = read_stub, .write = write_stub,               \
 		.close_notify = ctx_int, .send_alert_message = alert_stub,                       \
 		.get_bytes_avail = avail_stub, .check_pending = pending_stub,                    \
+		.get_max_out_record_payload = pending_stub,                                      \
 		.session_reset = ctx_int, .free = ctx_void, .renegotiate = ctx_int,              \
 		.config_init = conf_void, .config_defaults = defaults_stub,                      \
 		.config_free = conf_void, .conf_endpoint = conf_int, .conf_transport = conf_int, \
@@ -123,6 +124,7 @@ static const struct {
 	F(send_alert_message, "mbedtls_ssl_send_alert_message"),
 	F(get_bytes_avail, "mbedtls_ssl_get_bytes_avail"),
 	F(check_pending, "mbedtls_ssl_check_pending"),
+	F(get_max_out_record_payload, "mbedtls_ssl_get_max_out_record_payload"),
 	F(session_reset, "mbedtls_ssl_session_reset"),
 	F(free, "mbedtls_ssl_free"),
 	F(renegotiate, "mbedtls_ssl_renegotiate"),

@@ -32,6 +32,7 @@ struct real_fns {
 	int (*send_alert_message)(mbedtls_ssl_context *, unsigned char, unsigned char);
 	size_t (*get_bytes_avail)(const mbedtls_ssl_context *);
 	int (*check_pending)(const mbedtls_ssl_context *);
+	int (*get_max_out_record_payload)(const mbedtls_ssl_context *);
 	int (*session_reset)(mbedtls_ssl_context *);
 	void (*free)(mbedtls_ssl_context *);
 	int (*renegotiate)(mbedtls_ssl_context *);

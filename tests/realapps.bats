@@ -382,3 +382,29 @@ micropython_case() {
 		figures "$prog: $(basename "$mbed") from $(dirname "$mbed")"
 	done
 }
+
+# mod_mbedtls cuts its writes to mbedtls_ssl_get_max_out_record_payload(), 16 383 in TLS 1.3 with
+# Mbed TLS: each 16 KiB it reads from a file went out as a 16 383-byte and a 1-byte record. With TX
+# in the kernel the shim answers 16 384 (a whole kernel record), so the file goes out in whole
+# records: no 1-byte sendto at all (strace on lighttpd during a 1 MiB download).
+@test "lighttpd TLS 1.3 with TX in the kernel: 16 KiB file reads go out as whole records, no 1-byte record" {
+	start_lighttpd 1.3
+	strace -f -qq -e trace=sendto,write -o "$D/strace" -p "$LIGHTTPD_PID" &
+	local st=$!
+	sleep 1 # attached
+	"${NS[@]}" "${CURL[@]}" --fail --http1.1 -o "$D/mid" "https://127.0.0.1:$PORT/mid"
+	kill -INT "$st"
+	wait "$st" || true
+	stop_lighttpd
+	same_as "$D/mid" mid
+	local full ones
+	full=$(grep -c '= 16384$' "$D/strace" || true)
+	ones=$(grep -Ec '^[0-9]+ +(sendto|write)\(.*= 1$' "$D/strace" || true)
+	figures "1 MiB: $full writes of 16384 bytes, $ones of 1 byte"
+	if [ "$KTLS_EXPECT" = kernel ]; then
+		[ "$ones" -eq 0 ] && [ "$full" -ge 63 ]
+	else
+		# Mbed TLS's own records: the answer is Mbed TLS's, unchanged.
+		[ "$full" -eq 0 ]
+	fi
+}
