@@ -168,7 +168,7 @@ def cpu_table(res):
 
 def download_table(res):
     rows = ['| | MiB/s, median (min–max) | server CPU s per GiB, user + system (medians) | '
-            'TlsTxSw, TlsRxSw per download |', '|---|---:|---:|---|']
+            'TlsTxSw, TlsRxSw over the downloads |', '|---|---:|---:|---|']
     for s in LABEL:
         d = [r for r in res['downloads'] if r['server'] == s]
         if not d:
@@ -177,8 +177,9 @@ def download_table(res):
         us = [(r['user'], r['sys']) for r in d if r.get('user') is not None]
         cpu = '—' if not us else '%.2f + %.2f' % (statistics.median(u for u, _ in us) * GiB / d[0]['bytes'],
                                                   statistics.median(y for _, y in us) * GiB / d[0]['bytes'])
-        rows.append('| %s | %s | %s | %d, %d |' % (LABEL[s], mibs, cpu, d[0]['stat']['TlsTxSw'],
-                                                     d[0]['stat']['TlsRxSw']))
+        rows.append('| %s | %s | %s | %d, %d of %d |' % (LABEL[s], mibs, cpu,
+                                                          sum(r['stat']['TlsTxSw'] for r in d),
+                                                          sum(r['stat']['TlsRxSw'] for r in d), len(d)))
     return rows
 
 
