@@ -86,8 +86,9 @@ void bioproof_unseen(struct bioproof_call *k)
 void bioproof_wait(struct bioproof_call *k, long timeout_ms)
 {
 	/* After the hand-off nobody would wait this way: a finite wait is lost (or, with no data,
-	 * could become a wait for ever). Mbed TLS's own read timeout the shim keeps (recv.c). */
-	if (timeout_ms >= 0 && (k->max_wait < 0 || timeout_ms > k->max_wait))
+	 * could become a wait for ever). Mbed TLS's own read timeout the shim keeps (recv.c).
+	 * Negative (for ever) is never above max_wait, -1 when no finite wait is allowed. */
+	if (timeout_ms > k->max_wait)
 		fail(k->p, BIOPROOF_WAITS);
 }
 
