@@ -14,11 +14,21 @@
  * tests link the shim without this file's libc functions). initial-exec: one load, no call. */
 extern __thread struct bioproof_call *biowatch_top __attribute__((tls_model("initial-exec")));
 
-/* The calls of this thread go to k until the matching pop (nested BIO calls: the innermost). */
-static inline void biowatch_push(struct bioproof_call *k)
+/* Set once a BIO call ended while another was innermost: calls interleave on this thread (its
+ * coroutines switch inside BIO calls), so no call here can be attributed any more. */
+extern __thread bool biowatch_broken __attribute__((tls_model("initial-exec")));
+
+/* The calls of this thread go to k until the matching pop (nested BIO calls: the innermost).
+ * False, and the proof failed, on a thread whose calls interleave. */
+static inline bool biowatch_push(struct bioproof_call *k)
 {
+	if (biowatch_broken) {
+		bioproof_fail(k, BIOPROOF_INTERLEAVED);
+		return false;
+	}
 	k->outer = biowatch_top;
 	biowatch_top = k;
+	return true;
 }
 
 /* The shim's own kernel-side I/O inside a watched BIO call (TLS inside TLS, the outer connection
@@ -30,9 +40,17 @@ static inline void biowatch_unseen(void)
 }
 
 /* void *: also a pthread cleanup handler, so that a cancelled BIO call leaves no watch behind. */
-static inline void biowatch_pop(void *k)
+static inline void biowatch_pop(void *p)
 {
-	biowatch_top = ((struct bioproof_call *)k)->outer;
+	struct bioproof_call *k = p;
+	if (__builtin_expect(biowatch_top == k, 1)) {
+		biowatch_top = k->outer;
+		return;
+	}
+	/* Not the innermost: its outer link may name a call that already ended. */
+	biowatch_broken = true;
+	biowatch_top = NULL;
+	bioproof_fail(k, BIOPROOF_INTERLEAVED);
 }
 
 /* ---- for the two interposition files, biowatch.c (data calls) and biowait.c (waits, and the
