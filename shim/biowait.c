@@ -18,10 +18,18 @@ int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
 int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *ss,
 		size_t fdslen);
 
-#define WATCHED(X)                                                                           \
-	X(poll)                                                                              \
-	X(ppoll) X(select) X(pselect) X(__poll_chk) X(__ppoll_chk) X(sendfile) X(sendfile64) \
-		X(splice) X(sendmmsg) X(recvmmsg)
+#define WATCHED(X)     \
+	X(poll)        \
+	X(ppoll)       \
+	X(select)      \
+	X(pselect)     \
+	X(__poll_chk)  \
+	X(__ppoll_chk) \
+	X(sendfile)    \
+	X(sendfile64)  \
+	X(splice)      \
+	X(sendmmsg)    \
+	X(recvmmsg)
 
 /* libc's own definitions, as in biowatch.c. */
 static struct {

@@ -20,10 +20,20 @@ ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags);
 ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *addr,
 		       socklen_t *alen);
 
-#define WATCHED(X)                                                                              \
-	X(read)                                                                                 \
-	X(write) X(readv) X(writev) X(recv) X(send) X(recvfrom) X(sendto) X(recvmsg) X(sendmsg) \
-		X(__read_chk) X(__recv_chk) X(__recvfrom_chk)
+#define WATCHED(X)    \
+	X(read)       \
+	X(write)      \
+	X(readv)      \
+	X(writev)     \
+	X(recv)       \
+	X(send)       \
+	X(recvfrom)   \
+	X(sendto)     \
+	X(recvmsg)    \
+	X(sendmsg)    \
+	X(__read_chk) \
+	X(__recv_chk) \
+	X(__recvfrom_chk)
 
 /* libc's own definitions (always there: a program that calls __read_chk has a libc with it),
  * taken before main as shim/fdwatch.c does, or at the first call made before the constructors. */
