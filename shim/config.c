@@ -129,6 +129,7 @@ void config_parse(struct shim_config *c, const char *(*get)(const char *),
 				   .log = LOG_ERROR,
 				   .selftest = true,
 				   .rx_no_pad = true,
+				   .custom_bio = true,
 				   .rekey_records = CONFIG_REKEY_DEFAULT };
 	const char *v;
 
@@ -137,6 +138,7 @@ void config_parse(struct shim_config *c, const char *(*get)(const char *),
 	read_bool(get, report, "KTLS_SHIM_STATS", &c->stats);
 	read_bool(get, report, "KTLS_SHIM_SELFTEST", &c->selftest);
 	read_bool(get, report, "KTLS_SHIM_RX_NO_PAD", &c->rx_no_pad);
+	read_bool(get, report, "KTLS_SHIM_CUSTOM_BIO", &c->custom_bio);
 
 	if ((v = get("KTLS_SHIM_DIRECTIONS")) && *v) {
 		if (!strcasecmp(v, "tx"))

@@ -26,7 +26,7 @@ static const char *const vars[] = {
 	"KTLS_SHIM_DISABLE",  "KTLS_SHIM_DIRECTIONS", "KTLS_SHIM_CIPHERS",
 	"KTLS_SHIM_VERSIONS", "KTLS_SHIM_LOG",	      "KTLS_SHIM_LOG_FILE",
 	"KTLS_SHIM_STRICT",   "KTLS_SHIM_STATS",      "KTLS_SHIM_REKEY_RECORDS",
-	"KTLS_SHIM_SELFTEST", "KTLS_SHIM_RX_NO_PAD",
+	"KTLS_SHIM_SELFTEST", "KTLS_SHIM_RX_NO_PAD",  "KTLS_SHIM_CUSTOM_BIO",
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -108,7 +108,8 @@ static struct shim_config defaults(void)
 				     .stats = false,
 				     .rekey_records = 16777216,
 				     .selftest = true,
-				     .rx_no_pad = true };
+				     .rx_no_pad = true,
+				     .custom_bio = true };
 }
 
 /* Prints every field that differs; true when none does. */
@@ -131,6 +132,7 @@ static bool same_config(const struct shim_config *got, const struct shim_config 
 	FIELD(stats, "%d", int)
 	FIELD(selftest, "%d", int)
 	FIELD(rx_no_pad, "%d", int)
+	FIELD(custom_bio, "%d", int)
 	FIELD(rekey_records, "%lu", unsigned long)
 #undef FIELD
 	const char *g = got->log_file, *w = want->log_file;
@@ -168,6 +170,7 @@ static void want_line(char *buf, size_t n, const char *var, const char *value)
 		{ "KTLS_SHIM_STATS", "0 or 1", "0" },
 		{ "KTLS_SHIM_SELFTEST", "0 or 1", "1" },
 		{ "KTLS_SHIM_RX_NO_PAD", "0 or 1", "1" },
+		{ "KTLS_SHIM_CUSTOM_BIO", "0 or 1", "1" },
 		{ "KTLS_SHIM_DIRECTIONS", "tx, rx or both", "both" },
 		{ "KTLS_SHIM_CIPHERS",
 		  "a comma list of AES-128-GCM, AES-256-GCM, AES-128-CCM, CHACHA20-POLY1305",
@@ -234,6 +237,10 @@ static void e_no_selftest(struct shim_config *c)
 static void e_no_rx_no_pad(struct shim_config *c)
 {
 	c->rx_no_pad = false;
+}
+static void e_no_custom_bio(struct shim_config *c)
+{
+	c->custom_bio = false;
 }
 static void e_tx_only(struct shim_config *c)
 {
@@ -350,6 +357,9 @@ static const struct valid_case valid_cases[] = {
 	{ "KTLS_SHIM_RX_NO_PAD=0", e_no_rx_no_pad },
 	{ "KTLS_SHIM_RX_NO_PAD=no", e_no_rx_no_pad },
 	{ "KTLS_SHIM_RX_NO_PAD=1", e_none },
+	{ "KTLS_SHIM_CUSTOM_BIO=0", e_no_custom_bio },
+	{ "KTLS_SHIM_CUSTOM_BIO=no", e_no_custom_bio },
+	{ "KTLS_SHIM_CUSTOM_BIO=1", e_none },
 	/* directions, any case */
 	{ "KTLS_SHIM_DIRECTIONS=both", e_none },
 	{ "KTLS_SHIM_DIRECTIONS=BOTH", e_none },
@@ -419,6 +429,7 @@ static const char *const bad_cases[][2] = {
 	{ "KTLS_SHIM_STATS", "00" },
 	{ "KTLS_SHIM_SELFTEST", "skip" },
 	{ "KTLS_SHIM_RX_NO_PAD", "zerocopy" },
+	{ "KTLS_SHIM_CUSTOM_BIO", "proven" },
 	/* directions */
 	{ "KTLS_SHIM_DIRECTIONS", "none" },
 	{ "KTLS_SHIM_DIRECTIONS", "tx,rx" },
@@ -540,24 +551,29 @@ static void test_all_valid_together(void)
 			      "KTLS_SHIM_REKEY_RECORDS=1000",
 			      "KTLS_SHIM_SELFTEST=0",
 			      "KTLS_SHIM_RX_NO_PAD=0" };
-	struct shim_config got = parse_env(all, 11);
-	struct shim_config want = { .disable = true,
-				    .dirs = { [DIR_TX] = false, [DIR_RX] = true },
-				    .ciphers = GCM256 | CHACHA,
-				    .tls12 = false,
-				    .tls13 = true,
-				    .log = LOG_DEBUG,
-				    .log_file = "/tmp/x.log",
-				    .strict = true,
-				    .stats = true,
-				    .rekey_records = 1000,
-				    .selftest = false,
-				    .rx_no_pad = false };
-	bool same = same_config(&got, &want);
-	if (nreports)
-		show_reports();
-	tap_ok(same && nreports == 0,
-	       "all eleven variables set at once: each takes effect, nothing reported");
+	"KTLS_SHIM_CUSTOM_BIO=0"
+};
+struct shim_config got = parse_env(all, 11);
+struct shim_config want = { .disable = true,
+			    .dirs = { [DIR_TX] = false, [DIR_RX] = true },
+			    .ciphers = GCM256 | CHACHA,
+			    .tls12 = false,
+			    .tls13 = true,
+			    .log = LOG_DEBUG,
+			    .log_file = "/tmp/x.log",
+			    .strict = true,
+			    .stats = true,
+			    .rekey_records = 1000,
+			    .selftest = false,
+			    .rx_no_pad = false };
+.custom_bio = false
+}
+;
+bool same = same_config(&got, &want);
+if (nreports)
+	show_reports();
+tap_ok(same &&nreports == 0,
+       "all eleven variables set at once: each takes effect, nothing reported");
 }
 
 /* Every variable bad at once: one line per variable (ten: LOG_FILE takes any value), each
@@ -570,6 +586,7 @@ static void test_all_bad_together(void)
 		"KTLS_SHIM_LOG=loud",		"KTLS_SHIM_STRICT=very",
 		"KTLS_SHIM_STATS=please",	"KTLS_SHIM_REKEY_RECORDS=lots",
 		"KTLS_SHIM_SELFTEST=sometimes", "KTLS_SHIM_RX_NO_PAD=maybe",
+		"KTLS_SHIM_SELFTEST=sometimes", "KTLS_SHIM_CUSTOM_BIO=perhaps",
 	};
 	const int n = (int)(sizeof(all) / sizeof(all[0]));
 	struct shim_config got = parse_env(all, n), want = defaults();
