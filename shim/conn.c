@@ -5,7 +5,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "conf.h"
 
@@ -71,7 +70,7 @@ struct conn *conn_get(mbedtls_ssl_context *ssl)
 		return NULL;
 	c->ks.ssl = ssl;
 	c->ks.fd = -1;
-	c->ks.pid = getpid();
+	c->ks.pid = ksock_pid();
 	pthread_mutex_lock(&map_lock);
 	size_t b = bucket_of(ssl);
 	c->next = buckets[b];

@@ -25,15 +25,16 @@ void handoff_handshake_done(struct conn *c)
 		seq_seal(&c->dir[d].seq);
 }
 
-/* The kernel's TLS ULP takes TCP sockets only. */
+/* The kernel's TLS ULP takes TCP sockets only. The protocol is asked, not left to TCP_ULP: some
+ * kernels pass TCP options of an MPTCP or SMC socket on to a TCP socket underneath, which the
+ * data would then bypass. The type is not asked: a raw IP socket of protocol TCP also says TCP
+ * here, and the kernel refuses TCP_ULP on it (attach_ulp: no offload). */
 static bool is_tcp(int fd)
 {
-	int type = 0, proto = 0;
-	socklen_t l = sizeof(type);
-	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) || type != SOCK_STREAM)
-		return false;
-	l = sizeof(proto);
-	return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) == 0 && proto == IPPROTO_TCP;
+	int proto = 0;
+	socklen_t l = sizeof(proto);
+	return fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) == 0 &&
+	       proto == IPPROTO_TCP;
 }
 
 /* why: the log's words; code: the same for the API (KTLSSHIM_ERR_*). */
