@@ -141,7 +141,7 @@ FAULT_LIB := $(BUILD)/tests/librefuse-sockopt.so
 OPENSSL_PEER := $(BUILD)/tests/openssl-peer
 HOSTILE_RELAY := $(BUILD)/tests/relay
 BENCH_BINS := $(BUILD)/bench/libbenchprobe.so $(BUILD)/bench/ktls-pair $(BUILD)/bench/ossl-bulk \
-	$(BUILD)/bench/http-load
+	$(BUILD)/bench/http-load $(BUILD)/bench/idle
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 PLAIN := $(call variant_outputs,$(BUILD)) $(APPS228) $(LIFECYCLE228) $(TOOLS) $(API_TESTS) $(FORK_ECHO) $(FAULT_LIB) $(OPENSSL_PEER) \
 	$(HOSTILE_RELAY) $(BENCH_BINS)
@@ -181,6 +181,10 @@ $(BUILD)/bench/ossl-bulk: $(call objs,$(BUILD),tools/bench-ossl-bulk.c tools/ben
 $(BUILD)/bench/http-load: $(call objs,$(BUILD),tools/bench-http-load.c)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -lssl -lcrypto -lpthread
+# Memory per idle connection: the stand-in apps' Mbed TLS setup, many connections held open.
+$(BUILD)/bench/idle: $(call objs,$(BUILD),tools/bench-idle.c $(APP_LIB_SRC))
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(APP_LDLIBS)
 # libFuzzer targets (clang): tests/fuzz/fuzz_X.c and the pure parts of the shim.
 $(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(call objs,$(BUILD)/fuzz,$(UNIT_LIB_SRC))
 	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined $(LDFLAGS) -o $@ $^ $(UNIT_LDLIBS)

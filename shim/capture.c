@@ -88,15 +88,15 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 	/* Never written through: the receive callbacks share call_bio. */
 	int ret = call_bio(c, BIO_SEND, (unsigned char *)(uintptr_t)buf, len, 0);
 	c->send_incomplete = ret != (int)len;
-	if (ret > 0 && c->ks.owner[DIR_TX] == OWNER_UNDECIDED)
-		seq_feed(&c->dir[DIR_TX].seq, buf, (size_t)ret);
+	if (ret > 0 && c->ks.owner[DIR_TX] == OWNER_UNDECIDED && c->pre)
+		seq_feed(&c->pre->seq[DIR_TX], buf, (size_t)ret);
 	return ret;
 }
 
 static int recv_result(struct conn *c, const unsigned char *buf, int ret)
 {
-	if (ret > 0 && c->ks.owner[DIR_RX] == OWNER_UNDECIDED)
-		seq_feed(&c->dir[DIR_RX].seq, buf, (size_t)ret);
+	if (ret > 0 && c->ks.owner[DIR_RX] == OWNER_UNDECIDED && c->pre)
+		seq_feed(&c->pre->seq[DIR_RX], buf, (size_t)ret);
 	return ret;
 }
 
@@ -185,14 +185,15 @@ void capture_export_keys(void *p, int type, const unsigned char *secret, size_t 
 			 const unsigned char server_random[32], int prf_type)
 {
 	struct conn *c = p;
+	struct conn_pre *pre = c->pre;
 	int slot = -1;
 	switch (type) {
 	case MBEDTLS_SSL_KEY_EXPORT_TLS12_MASTER_SECRET:
-		if (secret_len == sizeof(c->master)) {
-			memcpy(c->master, secret, secret_len);
-			memcpy(c->randoms, client_random, 32);
-			memcpy(c->randoms + 32, server_random, 32);
-			c->prf_type = prf_type;
+		if (pre && secret_len == sizeof(pre->master)) {
+			memcpy(pre->master, secret, secret_len);
+			memcpy(pre->randoms, client_random, 32);
+			memcpy(pre->randoms + 32, server_random, 32);
+			pre->prf_type = prf_type;
 			c->ks.version = TLS_1_2;
 		}
 		break;
@@ -210,12 +211,13 @@ void capture_export_keys(void *p, int type, const unsigned char *secret, size_t 
 		break;
 	default: break;
 	}
-	if (slot >= 0 && secret_len <= KEYS_MAX_SECRET) {
-		memcpy(c->secret[slot], secret, secret_len);
-		c->secret_len[slot] = secret_len;
+	if (pre && slot >= 0 && secret_len <= KEYS_MAX_SECRET) {
+		memcpy(pre->secret[slot], secret, secret_len);
+		pre->secret_len[slot] = secret_len;
 		c->ks.version = TLS_1_3;
 	}
-	c->dir[DIR_TX].seq.version = c->dir[DIR_RX].seq.version = c->ks.version;
+	if (pre)
+		pre->seq[DIR_TX].version = pre->seq[DIR_RX].version = c->ks.version;
 	if (c->app_export)
 		c->app_export(c->app_export_p, (mbedtls_ssl_key_export_type)type, secret,
 			      secret_len, client_random, server_random,

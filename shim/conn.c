@@ -5,7 +5,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "conf.h"
 
@@ -69,9 +68,10 @@ struct conn *conn_get(mbedtls_ssl_context *ssl)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
+	c->pre = calloc(1, sizeof(*c->pre));
 	c->ks.ssl = ssl;
 	c->ks.fd = -1;
-	c->ks.pid = getpid();
+	c->ks.pid = ksock_pid();
 	pthread_mutex_lock(&map_lock);
 	size_t b = bucket_of(ssl);
 	c->next = buckets[b];
@@ -80,19 +80,30 @@ struct conn *conn_get(mbedtls_ssl_context *ssl)
 	return c;
 }
 
-void conn_wipe_secrets(struct conn *c)
+/* Secrets wiped, stored records wiped and freed: as new. */
+static void pre_clear(struct conn_pre *pre)
 {
-	keys_wipe(c->master, sizeof(c->master));
-	keys_wipe(c->secret, sizeof(c->secret));
-	memset(c->secret_len, 0, sizeof(c->secret_len));
+	for (int d = 0; d < DIR_COUNT; d++)
+		seq_reset(&pre->seq[d]);
+	keys_wipe(pre, sizeof(*pre));
+}
+
+void conn_release_pre(struct conn *c)
+{
+	if (c->pre)
+		pre_clear(c->pre);
+	free(c->pre);
+	c->pre = NULL;
 }
 
 void conn_reset(struct conn *c)
 {
-	conn_wipe_secrets(c);
+	if (c->pre)
+		pre_clear(c->pre);
+	else
+		c->pre = calloc(1, sizeof(*c->pre));
 	ksock_reset(&c->ks);
 	for (int d = 0; d < DIR_COUNT; d++) {
-		seq_reset(&c->dir[d].seq);
 		c->dir[d].why = NULL;
 		c->dir[d].code = 0;
 	}
@@ -115,7 +126,7 @@ void conn_drop(const mbedtls_ssl_context *ssl)
 		*pp = c->next;
 	pthread_mutex_unlock(&map_lock);
 	if (c) {
-		conn_reset(c);
+		conn_release_pre(c);
 		ksock_free(&c->ks);
 		free(c);
 	}
@@ -149,10 +160,11 @@ size_t conn_debug_count(const void *bytes, size_t len)
 	for (size_t b = 0; b < BUCKETS; b++)
 		for (const struct conn *c = buckets[b]; c; c = c->next) {
 			n += count_in(c, sizeof(*c), bytes, len);
+			n += count_in(c->pre, c->pre ? sizeof(*c->pre) : 0, bytes, len);
 			n += count_in(c->ks.io.pending, IO_BUFFER_LEN, bytes, len);
 			n += count_in(c->ks.io.ctrl, IO_BUFFER_LEN, bytes, len);
-			for (int d = 0; d < DIR_COUNT; d++)
-				n += count_in_seq(&c->dir[d].seq, bytes, len);
+			for (int d = 0; c->pre && d < DIR_COUNT; d++)
+				n += count_in_seq(&c->pre->seq[d], bytes, len);
 		}
 	pthread_mutex_unlock(&map_lock);
 	return n;

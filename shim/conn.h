@@ -16,11 +16,22 @@
 
 enum secret_slot { SEC_CLIENT_HS, SEC_SERVER_HS, SEC_CLIENT_APP, SEC_SERVER_APP, SEC_COUNT };
 
-/* One direction before and at the hand-off (who owns it is ks.owner[]). */
+/* What only the hand-off needs: the secrets Mbed TLS exported and each direction's records, framed
+ * and counted (capture.c). Allocated with each connection, wiped and freed as soon as both
+ * directions are decided: an offloaded connection holds none of it. */
+struct conn_pre {
+	int prf_type;
+	unsigned char master[48];
+	unsigned char randoms[64]; /* client_random || server_random */
+	unsigned char secret[SEC_COUNT][KEYS_MAX_SECRET];
+	size_t secret_len[SEC_COUNT];
+	struct seq_dir seq[DIR_COUNT];
+};
+
+/* Why a direction stays in user space (who owns it is ks.owner[]). */
 struct conn_dir {
-	struct seq_dir seq; /* its records, framed and counted (capture.c) */
-	const char *why;    /* why it stays in user space, for the log */
-	int code;	    /* the same as KTLSSHIM_ERR_*, for the API */
+	const char *why; /* for the log */
+	int code;	 /* the same as KTLSSHIM_ERR_*, for the API */
 };
 
 struct conn {
@@ -41,12 +52,9 @@ struct conn {
 	mbedtls_ssl_export_keys_t *app_export;
 	void *app_export_p;
 
-	/* Secrets, from the export-keys callback; wiped once both directions are decided. */
-	int prf_type;
-	unsigned char master[48];
-	unsigned char randoms[64]; /* client_random || server_random */
-	unsigned char secret[SEC_COUNT][KEYS_MAX_SECRET];
-	size_t secret_len[SEC_COUNT];
+	/* The hand-off's state; NULL once both directions are decided (or when it could not be
+	 * allocated: then nothing is offloaded). */
+	struct conn_pre *pre;
 
 	struct conn_dir dir[DIR_COUNT];
 	bool handshake_done;  /* mbedtls_ssl_handshake() returned 0 */
@@ -67,8 +75,8 @@ struct conn *conn_get(mbedtls_ssl_context *ssl); /* creates on first use */
 void conn_drop(const mbedtls_ssl_context *ssl);	 /* forgets and frees */
 /* A new connection on the same context: everything but the BIO, the config and the callbacks. */
 void conn_reset(struct conn *c);
-/* The secrets exported for the hand-off, wiped. */
-void conn_wipe_secrets(struct conn *c);
+/* Both directions are decided: the hand-off's state wiped and freed. */
+void conn_release_pre(struct conn *c);
 /* ktlsshim_debug_count: copies of bytes in every tracked connection's memory. */
 size_t conn_debug_count(const void *bytes, size_t len);
 

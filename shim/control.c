@@ -174,6 +174,17 @@ static enum ctrl_verdict handle_control(struct ksock *ks, size_t *used, bool eor
 	return handshake(ks, m, body, eor && io->ctrl_len == *used, err);
 }
 
+/* Holding nothing, the buffer goes (wiped: it held handshake messages): an idle connection keeps
+ * no buffer. */
+static void release_ctrl(struct io_state *io)
+{
+	if (io->ctrl_len || !io->ctrl)
+		return;
+	keys_wipe(io->ctrl, CTRL_MAX);
+	free(io->ctrl);
+	io->ctrl = NULL;
+}
+
 enum ctrl_verdict control_absorb(struct ksock *ks, unsigned char type, const unsigned char *p,
 				 size_t n, bool eor, int *err)
 {
@@ -195,11 +206,13 @@ enum ctrl_verdict control_absorb(struct ksock *ks, unsigned char type, const uns
 		enum ctrl_verdict v = handle_control(ks, &used, eor, err);
 		if (v == CTRL_FAILED)
 			io->ctrl_len = 0;
-		if (v != CTRL_CONSUMED)
-			return v;
-		memmove(io->ctrl, io->ctrl + used, io->ctrl_len - used);
-		io->ctrl_len -= used;
-		if (io->ctrl_len == 0)
-			return CTRL_CONSUMED;
+		if (v == CTRL_CONSUMED) {
+			memmove(io->ctrl, io->ctrl + used, io->ctrl_len - used);
+			io->ctrl_len -= used;
+			if (io->ctrl_len)
+				continue;
+		}
+		release_ctrl(io);
+		return v;
 	}
 }

@@ -21,19 +21,20 @@ void handoff_handshake_done(struct conn *c)
 	if (c->handshake_done)
 		return;
 	c->handshake_done = true;
-	for (int d = 0; d < DIR_COUNT; d++)
-		seq_seal(&c->dir[d].seq);
+	for (int d = 0; c->pre && d < DIR_COUNT; d++)
+		seq_seal(&c->pre->seq[d]);
 }
 
-/* The kernel's TLS ULP takes TCP sockets only. */
+/* The kernel's TLS ULP takes TCP sockets only. The protocol is asked, not left to TCP_ULP: some
+ * kernels pass TCP options of an MPTCP or SMC socket on to a TCP socket underneath, which the
+ * data would then bypass. The type is not asked: a raw IP socket of protocol TCP also says TCP
+ * here, and the kernel refuses TCP_ULP on it (attach_ulp: no offload). */
 static bool is_tcp(int fd)
 {
-	int type = 0, proto = 0;
-	socklen_t l = sizeof(type);
-	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) || type != SOCK_STREAM)
-		return false;
-	l = sizeof(proto);
-	return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) == 0 && proto == IPPROTO_TCP;
+	int proto = 0;
+	socklen_t l = sizeof(proto);
+	return fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) == 0 &&
+	       proto == IPPROTO_TCP;
 }
 
 /* why: the log's words; code: the same for the API (KTLSSHIM_ERR_*). */
@@ -70,6 +71,8 @@ static const char *record_refusal(struct conn *c, const struct suite_info **suit
 	struct conf_facts f = conf_lookup(c->ks.conf);
 	uint16_t version = c->ks.version;
 	*code = KTLSSHIM_ERR_UNSUPPORTED;
+	if (!c->pre)
+		return "out of memory";
 	if (!c->bio_wrapped) {
 		*code = KTLSSHIM_ERR_KERNEL;
 		return capture_stopped() ? "kernel has no kTLS" : "no BIO";
@@ -130,12 +133,13 @@ static int app_slot_of(const struct conn *c, enum dir d)
 static bool direction_keys(struct conn *c, const struct suite_info *s, enum dir d,
 			   struct traffic_keys *hs, struct traffic_keys *app)
 {
+	const struct conn_pre *pre = c->pre;
 	if (s->version == TLS_1_2) {
 		bool client_side =
 			(d == DIR_TX) != conf_is_server(c->ks.conf); /* the client's write keys */
 		struct traffic_keys cw, sw;
-		if (keys_tls12_traffic(s, c->prf_type, c->master, c->randoms, c->randoms + 32, &cw,
-				       &sw))
+		if (keys_tls12_traffic(s, pre->prf_type, pre->master, pre->randoms,
+				       pre->randoms + 32, &cw, &sw))
 			return false;
 		*app = client_side ? cw : sw;
 		keys_wipe(&cw, sizeof(cw));
@@ -143,10 +147,10 @@ static bool direction_keys(struct conn *c, const struct suite_info *s, enum dir 
 		return true;
 	}
 	int hs_slot = hs_slot_of(c, d), app_slot = app_slot_of(c, d);
-	if (!c->secret_len[hs_slot] || !c->secret_len[app_slot])
+	if (!pre->secret_len[hs_slot] || !pre->secret_len[app_slot])
 		return false;
-	return keys_tls13_traffic(s, c->secret[hs_slot], c->secret_len[hs_slot], hs) == 0 &&
-	       keys_tls13_traffic(s, c->secret[app_slot], c->secret_len[app_slot], app) == 0;
+	return keys_tls13_traffic(s, pre->secret[hs_slot], pre->secret_len[hs_slot], hs) == 0 &&
+	       keys_tls13_traffic(s, pre->secret[app_slot], pre->secret_len[app_slot], app) == 0;
 }
 
 /* The proven kernel parameters of one direction, or why not (*code). p->keys is wiped by the
@@ -161,7 +165,7 @@ static const char *direction_params(struct conn *c, const struct suite_info *s, 
 	if (!direction_keys(c, s, d, &hs, &app)) {
 		why = "key derivation failed";
 	} else {
-		enum seq_result r = seq_resolve(&c->dir[d].seq, s, &hs, &app, &p->seq);
+		enum seq_result r = seq_resolve(&c->pre->seq[d], s, &hs, &app, &p->seq);
 		if (r == SEQ_OK)
 			p->keys = app;
 		else
@@ -206,7 +210,7 @@ static void handoff_direction(struct conn *c, const struct suite_info *s, enum d
 		if (d == DIR_RX && s->version == TLS_1_3)
 			expect_no_pad(c->ks.fd, s->cipher);
 		int slot = app_slot_of(c, d);
-		rekey_keep_next(&c->ks, s, d, c->secret[slot], c->secret_len[slot]);
+		rekey_keep_next(&c->ks, s, d, c->pre->secret[slot], c->pre->secret_len[slot]);
 		if (d == DIR_TX) {
 			c->ks.tx_records = p.seq;
 			c->ks.tx_forks = forks_before;
@@ -220,8 +224,8 @@ static bool is_idle(const struct conn *c, enum dir d)
 {
 	if (d == DIR_TX)
 		return !c->send_incomplete && !c->write_pending &&
-		       rec_at_boundary(&c->dir[d].seq.parser);
-	return rec_at_boundary(&c->dir[d].seq.parser) && real.get_bytes_avail(c->ks.ssl) == 0 &&
+		       rec_at_boundary(&c->pre->seq[d].parser);
+	return rec_at_boundary(&c->pre->seq[d].parser) && real.get_bytes_avail(c->ks.ssl) == 0 &&
 	       real.check_pending(c->ks.ssl) == 0;
 }
 
@@ -277,10 +281,8 @@ static void conclude(struct conn *c)
 static void settle(struct conn *c)
 {
 	if (decided(c)) {
-		conn_wipe_secrets(c);
+		conn_release_pre(c);
 		bioproof_release(&c->proof);
-		for (int d = 0; d < DIR_COUNT; d++)
-			seq_reset(&c->dir[d].seq);
 	}
 	conclude(c);
 }

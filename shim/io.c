@@ -134,6 +134,12 @@ static int flush_pending(struct ksock *ks)
 		ks->tx_records += records_of((size_t)n);
 	}
 	io->pending_len = io->pending_off = 0;
+	if (io->pending) {
+		/* Sent: the buffer goes (wiped: it held plaintext), so an idle connection keeps none. */
+		keys_wipe(io->pending, IO_RECORD_PAYLOAD);
+		free(io->pending);
+		io->pending = NULL;
+	}
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,11 +39,46 @@ bool ksock_tx_shared(const struct ksock *ks)
 	return ks->tx_forks != atomic_load(&forks);
 }
 
+/* The page that holds this process's id: one the kernel zeroes in the child of every fork
+ * (MADV_WIPEONFORK, Linux 4.14), a raw clone or syscall(SYS_fork) too, which run no atfork
+ * handler. NULL where it cannot be had (then getpid() each time). */
+static atomic_int *pid_page(void)
+{
+	static atomic_uintptr_t page; /* 0: not tried yet, 1: not available */
+	uintptr_t p = atomic_load(&page);
+	if (p)
+		return p > 1 ? (atomic_int *)p : NULL;
+	void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t mine = 1;
+	if (m != MAP_FAILED && madvise(m, 4096, MADV_WIPEONFORK) == 0)
+		mine = (uintptr_t)m;
+	else if (m != MAP_FAILED)
+		munmap(m, 4096);
+	if (!atomic_compare_exchange_strong(&page, &p, mine) && mine > 1)
+		munmap((void *)mine, 4096); /* another thread was first */
+	p = atomic_load(&page);
+	return p > 1 ? (atomic_int *)p : NULL;
+}
+
+/* getpid() once per process instead of twice per connection: a child finds 0 and asks. */
+pid_t ksock_pid(void)
+{
+	atomic_int *slot = pid_page();
+	if (!slot)
+		return getpid();
+	int pid = atomic_load(slot);
+	if (!pid) {
+		pid = (int)getpid();
+		atomic_store(slot, pid);
+	}
+	return pid;
+}
+
 /* By libc's fork (the atfork handler said so), or by a raw clone or syscall(SYS_fork), which
  * runs no handler: then the process id tells. */
 bool ksock_is_copy(const struct ksock *ks)
 {
-	return ks->forked || ks->pid != getpid();
+	return ks->forked || ks->pid != ksock_pid();
 }
 
 void ksock_wipe_next_secrets(struct ksock *ks)
@@ -81,7 +117,7 @@ void ksock_reset(struct ksock *ks)
 	memset(ks->owner, 0, sizeof(ks->owner));
 	ks->tx_records = 0;
 	ks->tx_update_due = ks->tx_overdue_logged = ks->forked = ks->moved = false;
-	ks->pid = getpid(); /* a new connection belongs to the process that makes it */
+	ks->pid = ksock_pid(); /* a new connection belongs to the process that makes it */
 	ks->version = 0;
 	ks->fd = -1;
 }

@@ -94,6 +94,8 @@ int ksock_check(struct ksock *ks);
 /* fork(): calls counted so far in this process (read before an install), whether this socket's
  * TX key may be written by another process too, whether this is a copy made by fork(). */
 unsigned ksock_forks(void);
+/* This process's id (getpid() once per process, not per call; see ksock.c). */
+pid_t ksock_pid(void);
 bool ksock_tx_shared(const struct ksock *ks);
 bool ksock_is_copy(const struct ksock *ks);
 /* In a forked child: the parent keeps the right to change keys, the child forgets its copy of

@@ -201,8 +201,12 @@ int ktls_loopback_pair(int *a, int *b)
 	return rc;
 }
 
-/* Rekey (kernel >= 6.14): a second TLS_TX on a TLS 1.3 socket; older kernels say EBUSY. Only
- * that EBUSY is the kernel's answer: any other failure is -errno (unknown). */
+int ktls_try_rekey(int fd, const struct ktls_params *p)
+{
+	int e = ktls_install(fd, DIR_TX, p);
+	return e == 0 ? 1 : e == -EBUSY ? 0 : e;
+}
+
 static int rekey_on(int lfd, const struct sockaddr_in *addr)
 {
 	int cfd, sfd, rekey;
@@ -210,10 +214,8 @@ static int rekey_on(int lfd, const struct sockaddr_in *addr)
 		return rekey;
 	struct ktls_params p;
 	zero_params(&p, TLS_1_3, KCIPHER_AES_GCM_128);
-	if ((rekey = ktls_attach_ulp(cfd)) == 0 && (rekey = ktls_install(cfd, DIR_TX, &p)) == 0) {
-		int e = ktls_install(cfd, DIR_TX, &p);
-		rekey = e == 0 ? 1 : e == -EBUSY ? 0 : e;
-	}
+	if ((rekey = ktls_attach_ulp(cfd)) == 0 && (rekey = ktls_install(cfd, DIR_TX, &p)) == 0)
+		rekey = ktls_try_rekey(cfd, &p);
 	close(cfd);
 	close(sfd);
 	return rekey;

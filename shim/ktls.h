@@ -55,6 +55,9 @@ struct ktls_caps {
 int ktls_probe(struct ktls_caps *caps);
 /* A connected loopback TCP pair (close-on-exec) for the probes and the self-test. 0 or -errno. */
 int ktls_loopback_pair(int *a, int *b);
+/* Rekey (Linux 6.14+): p, a TLS 1.3 TX just installed on fd, installed again: 1 yes, 0 no (only
+ * the kernel's EBUSY says no), -errno when it could not tell. */
+int ktls_try_rekey(int fd, const struct ktls_params *p);
 /* Only the rekey part of the probe, on its own loopback pair: 1 yes, 0 no (the kernel's EBUSY),
  * or -errno when it could not tell (no socket, no loopback, a refused ULP): unknown, not no. */
 int ktls_probe_rekey(void);

@@ -220,16 +220,20 @@ size_t recv_bytes_avail(struct ksock *ks)
 	if (!io->rx_partial || ksock_check(ks))
 		return 0;
 	/* The rest of the record the app is reading, and maybe more records already decrypted:
-	 * peeked into the control buffer, which is empty while a data record is being read. */
-	if (!io->ctrl && !(io->ctrl = calloc(1, IO_BUFFER_LEN)))
+	 * peeked into a buffer held only meanwhile (on the heap: an app thread's stack may be
+	 * small). */
+	unsigned char *peek = malloc(IO_BUFFER_LEN);
+	if (!peek)
 		return 0;
 	unsigned char type = 0;
 	bool eor;
-	ssize_t n = recv_record(ks, io->ctrl, IO_BUFFER_LEN, MSG_PEEK | MSG_DONTWAIT, &type, &eor);
+	ssize_t n = recv_record(ks, peek, IO_BUFFER_LEN, MSG_PEEK | MSG_DONTWAIT, &type, &eor);
+	if (n > 0)
+		explicit_bzero(peek, (size_t)n); /* plaintext the app has not read yet */
+	free(peek);
 	if (n <= 0 || type != MBEDTLS_SSL_MSG_APPLICATION_DATA) {
 		io->rx_partial = false; /* nothing of it left after all */
 		return 0;
 	}
-	explicit_bzero(io->ctrl, (size_t)n); /* plaintext the app has not read yet */
 	return (size_t)n;
 }

@@ -41,6 +41,15 @@ static enum rekey_answer kernel_rekey_answer(bool probe)
 	return REKEY_UNKNOWN;
 }
 
+void rekey_ask_on(int fd, const struct ktls_params *p)
+{
+	if (p->version != TLS_1_3 || atomic_load(&kernel_rekeys) != REKEY_UNKNOWN)
+		return;
+	int r = ktls_try_rekey(fd, p);
+	if (r >= 0)
+		store(r ? REKEY_YES : REKEY_NO);
+}
+
 /* The next secret of d in place; on failure none (the next KeyUpdate fails cleanly). */
 static void ratchet(struct ksock *ks, enum dir d)
 {

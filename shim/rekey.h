@@ -10,11 +10,17 @@
 #include "dir.h"
 #include "keys.h"
 #include "ksock.h"
+#include "ktls.h"
 
 /* Whether the kernel takes a second TLS_TX/TLS_RX, in ktls.h's convention: 1 yes, 0 no,
  * negative not known. */
 enum rekey_answer { REKEY_UNKNOWN = -1, REKEY_NO = 0, REKEY_YES = 1 };
 
+/* The kernel self-test's socket answers whether this kernel can rekey, so that no other probe
+ * socket is made for it: p, a TLS 1.3 TX just installed on fd (no record sent yet), installed
+ * again, when the answer is not known yet. A failure other than the kernel's EBUSY leaves it
+ * unknown (asked again later). */
+void rekey_ask_on(int fd, const struct ktls_params *p);
 /* At the hand-off of direction d (TLS 1.3): keeps the next generation of its current traffic
  * secret; nothing when the kernel has said it cannot rekey. */
 void rekey_keep_next(struct ksock *ks, const struct suite_info *s, enum dir d,

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "log.h"
 #include "record.h"
+#include "rekey.h"
 #include "seq.h"
 
 /* Every byte nonzero, so a nonce or AAD built from the sequence number wrongly shows (at 0 the
@@ -183,6 +184,9 @@ static void run(const struct suite_info *s, enum selftest_verdict out[2],
 						 .keys = k[d],
 						 .seq = TEST_SEQ };
 			e[d] = ktls_install(a, (enum dir)d, &p);
+			/* The same key again, before any record: the test below is unchanged. */
+			if (d == DIR_TX && !e[d])
+				rekey_ask_on(a, &p);
 		}
 		out[DIR_TX] = e[DIR_TX] ? refused(e[DIR_TX]) : test_tx(a, b, s, &k[DIR_TX]);
 		out[DIR_RX] =

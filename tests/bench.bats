@@ -118,13 +118,28 @@ assert seen == {"plain", "shim", "shim-tx", "raw", "openssl"}, seen
 '
 }
 
+@test "bench smoke: in a kTLS kernel the idle connections were handed off and measured" {
+	has_ktls || skip "this kernel has no kTLS"
+	check_results '
+idle = res["phases"]["ktls"]["idle"]
+assert "failed" not in idle, idle
+n = res["phases"]["ktls"]["sizes"]["idle"]
+assert idle["shim"]["tls_stat"] == [2 * n + 2] * 2 and idle["plain"]["tls_stat"] == [0, 0], idle
+for impl in ("plain", "shim"):
+    for role in ("server", "client"):
+        e = idle[impl][role]
+        assert e["conns"] == n and 0 < e["heap"][0] < e["heap"][1] and 0 < e["rss_kib"][0] <= e["rss_kib"][1], e
+assert "## kTLS kernel: memory per idle connection" in md
+'
+}
+
 @test "bench smoke: results.md has the targets and the tables, with numbers in them" {
 	check_results '
 import re
 for head in ("## Targets", "## kTLS kernel: bulk transfers (data phase)",
              "## kTLS kernel: many short connections", "## Kernel without kTLS: the fallback"):
     assert head in md, head
-targets = [l for l in md.splitlines() if re.match(r"\| T[1-6] \|", l)]
+targets = [l for l in md.splitlines() if re.match(r"\| T[1-8] \|", l)]
 assert len(targets) >= 20, len(targets)
 for l in targets:
     assert re.search(r"\| (met|\*\*missed\*\*|—) \|$", l), l

@@ -33,7 +33,8 @@ teardown() { lib_teardown; }
 
 PEER=$ROOT/build/tests/openssl-peer
 # Before its first own KeyUpdate the shim makes sure the kernel can rekey, by setting the TX key
-# of a throw-away loopback socket twice: one TlsTxSw and one TlsTxRekeyOk, once per process.
+# of a loopback socket twice, once per process: one TlsTxRekeyOk, and one TlsTxSw for the socket
+# (a throw-away one; with the kernel self-test on, the self-test's own, which it counts anyway).
 PROBE=1
 UNEXPECTED='-0x7700' # MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE: Mbed TLS 3.6 on any KeyUpdate
 
@@ -180,6 +181,17 @@ rekey_case() {
 }
 @test "KTLS_SHIM_REKEY_RECORDS=100, shim server, 1 MiB writes: many TX updates, OpenSSL reads all" {
 	rekey_case server 1M
+}
+
+# With the kernel self-test on, its loopback socket also answers whether the kernel can rekey:
+# the process makes no probe socket of its own. Kernel contexts: the connection's and the
+# self-test's, in each direction (before, a third TX one: the probe's).
+@test "self-test on: its socket answers whether the kernel can rekey; no probe socket of its own" {
+	SHIM_ENV=KTLS_SHIM_SELFTEST=1 rekey_case client 16K
+	local want=0
+	[ "$KTLS_EXPECT" = user ] || want=2
+	echo "# TlsTxSw +$(delta TlsTxSw), TlsRxSw +$(delta TlsRxSw)"
+	[ "$(delta TlsTxSw)" -eq "$want" ] && [ "$(delta TlsRxSw)" -eq "$want" ] || { show_all; false; }
 }
 
 # One direction in the kernel: the shim follows KeyUpdates on that direction only.
