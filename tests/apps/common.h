@@ -13,6 +13,8 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/version.h>
 
+#include "bio.h"
+
 /* The apps are also built against Mbed TLS 2.28 (build/apps228): TLS 1.2 only, and a few 3.6
  * names spelled the 2.28 way. */
 #if MBEDTLS_VERSION_MAJOR == 2
@@ -32,6 +34,7 @@ struct opts {
 	/* Replace the generated stream of one direction by a file (for peers that are not ours). */
 	const char *send_file, *recv_file;
 	int tls_version; /* mbedtls_ssl_protocol_version, 0 = both 1.2 and 1.3 */
+	enum bio_mode bio;
 	int suite[2];	 /* one ciphersuite id and the list's 0, or suite[0] == 0 */
 	bool nonblock, resume, client_cert, hrr, threads, echo;
 	uint32_t read_timeout_ms, delay_ms;
@@ -61,6 +64,7 @@ struct conn {
 	int idx; /* printed in the CONN line */
 	mbedtls_ssl_context *ssl;
 	mbedtls_net_context net; /* connected; conn_run frees it */
+	struct bio *bio;	 /* --bio's state (NULL: none) */
 	uint16_t client_port;	 /* seeds the streams: both ends know it, unique per connection */
 	bool full_handshake;	 /* client: the server's certificate chain was verified */
 	bool resumed;
