@@ -69,10 +69,17 @@ static int result(ssize_t r, bool sending)
 
 /* ---- the stateless modes: the context is the mbedtls_net_context, read at each call -------- */
 
-#define FD_OR_FAIL(ctx)                                      \
-	int fd = ((mbedtls_net_context *)(ctx))->fd;         \
-	if (fd < 0)                                          \
-		return MBEDTLS_ERR_NET_INVALID_CONTEXT
+static int fd_of(void *ctx)
+{
+	return ((mbedtls_net_context *)ctx)->fd;
+}
+
+/* A context whose socket was freed: what mbedtls_net_send/recv answer. */
+#define FD_OR_FAIL(ctx)                                 \
+	int fd = fd_of(ctx);                            \
+	if (fd < 0) {                                   \
+		return MBEDTLS_ERR_NET_INVALID_CONTEXT; \
+	}
 
 static int sync_send(void *ctx, const unsigned char *buf, size_t len)
 {
@@ -113,7 +120,8 @@ static int rw_recv(void *ctx, unsigned char *buf, size_t len)
 static int iov_send(void *ctx, const unsigned char *buf, size_t len)
 {
 	FD_OR_FAIL(ctx);
-	struct iovec v[2] = { { (void *)buf, len / 2 }, { (void *)(buf + len / 2), len - len / 2 } };
+	struct iovec v[2] = { { (void *)buf, len / 2 },
+			      { (void *)(buf + len / 2), len - len / 2 } };
 	return result(writev(fd, v, 2), true);
 }
 
@@ -252,7 +260,8 @@ static void *drain(void *arg)
 /* two-socket: a loopback TCP connection of its own, one end written, the other drained. */
 static void copy_start(struct bio *b)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t sl = sizeof(sa);
 	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 1) ||
@@ -324,9 +333,9 @@ struct bio *bio_start(mbedtls_ssl_context *ssl, mbedtls_net_context *net, enum b
 	}
 	if (BIO_STATELESS(mode)) {
 		mbedtls_ssl_set_bio(ssl, net, stateless[mode].send, stateless[mode].recv,
-				    !read_timeout_ms	? NULL
-				    : mode == BIO_NET	? mbedtls_net_recv_timeout
-							: sync_recv_timeout);
+				    !read_timeout_ms  ? NULL
+				    : mode == BIO_NET ? mbedtls_net_recv_timeout
+						      : sync_recv_timeout);
 		return NULL;
 	}
 	struct bio *b = calloc(1, sizeof(*b));

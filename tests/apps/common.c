@@ -86,8 +86,8 @@ static const struct optdef {
 		      " (send/recv), sync-rw (write/read), sync-iov (writev/readv), sync-msg"
 		      " (sendmsg/recvmsg), buffering (reads ahead), async (other threads do the"
 		      " I/O), two-socket (copies to a second socket), lie-count (one send reports"
-		      " a byte it sends later), lie-bytes (XORed on the wire), switch-fd (moves to a"
-		      " dup mid-handshake); see tests/apps/bio.h" },
+		      " a byte it sends later), lie-bytes (XORed on the wire), switch-fd"
+		      " (moves to a dup mid-handshake); see tests/apps/bio.h" },
 	[OPT_READ_TIMEOUT] = { "read-timeout", "MS", BOTH,
 			       "mbedtls_ssl_conf_read_timeout and the"
 			       " recv_timeout callback; timeouts in data phases are counted and "

@@ -34,13 +34,13 @@ struct opts {
 	/* Replace the generated stream of one direction by a file (for peers that are not ours). */
 	const char *send_file, *recv_file;
 	int tls_version; /* mbedtls_ssl_protocol_version, 0 = both 1.2 and 1.3 */
-	enum bio_mode bio;
 	int suite[2];	 /* one ciphersuite id and the list's 0, or suite[0] == 0 */
 	bool nonblock, resume, client_cert, hrr, threads, echo;
 	uint32_t read_timeout_ms, delay_ms;
 	int tickets, chain, connections, parallel, serve;
 	size_t chunk;
 	uint64_t pre, up, down; /* bytes: pre-data each way, client->server, server->client */
+	enum bio_mode bio;
 };
 
 /* Parses argv for ROLE; prints usage and exits on --help (0) or a bad option (2). */

@@ -696,7 +696,8 @@ static void read_rcvtimeo(struct end *e)
 	int ret = mbedtls_ssl_read(&e->ssl, b, sizeof(b));
 	long ms = ms_since(&t0);
 	step_read("  read, SO_RCVTIMEO 300 ms", ret);
-	printf("  returned after the socket's timeout: %s\n", ms >= 250 && ms < 3000 ? "yes" : "no");
+	printf("  returned after the socket's timeout: %s\n",
+	       ms >= 250 && ms < 3000 ? "yes" : "no");
 	setsockopt(e->net.fd, SOL_SOCKET, SO_RCVTIMEO, &mine, sizeof(mine));
 }
 
