@@ -221,7 +221,8 @@ in_kernel() {
 	in_kernel $((4 * NV))
 }
 
-@test "socket freed and the same net context connected elsewhere: no plaintext out, no cleartext in" {
+# fd_reconnect: the fd-reconnect case and what it must show (run with each kind of BIO).
+fd_reconnect() {
 	lifecycle fd-reconnect
 	[ "$(grep -c '^  fd reused: yes$' "$P")" -eq $((2 * NV)) ]
 	[ "$(grep -c '^  plaintext on the new connection: no$' "$P")" -eq $((2 * NV)) ]
@@ -239,6 +240,10 @@ in_kernel() {
 	else
 		same_as_plain
 	fi
+}
+
+@test "socket freed and the same net context connected elsewhere: no plaintext out, no cleartext in" {
+	fd_reconnect
 }
 
 @test "part of a record read: get_bytes_avail and check_pending announce the rest" {
@@ -287,4 +292,53 @@ in_kernel() {
 	else
 		[ "$d_rx" -eq 0 ]
 	fi
+}
+
+# ---- the same after a custom-BIO hand-off (issue 15): LIFECYCLE_BIO=sync, the app's own callbacks
+# doing send/recv on the socket, which the shim proves and offloads like mbedtls_net_*.
+
+@test "custom BIO: fork after the hand-off, the child goes on, or the parent does" {
+	export LIFECYCLE_BIO=sync
+	for who in child parent; do
+		lifecycle "fork-$who"
+		same_as_plain
+		in_kernel 2
+	done
+}
+
+@test "custom BIO: fd closed under a live context, and its number reused: the same errors, the new connection intact" {
+	export LIFECYCLE_BIO=sync
+	lifecycle fd-closed
+	grep -q '^  write: -0x0045$' "$P"
+	same_as_plain
+	in_kernel $((4 * NV))
+	lifecycle fd-reused
+	[ "$(grep -c '^  fd reused: yes$' "$P")" -eq $((2 * NV)) ]
+	same_as_plain
+	in_kernel $((8 * NV))
+}
+
+@test "custom BIO: socket freed and the same net context connected elsewhere: no plaintext out, no cleartext in" {
+	export LIFECYCLE_BIO=sync
+	fd_reconnect
+}
+
+@test "custom BIO: socket made non-blocking, or given a short SO_RCVTIMEO, after the hand-off: honoured" {
+	export LIFECYCLE_BIO=sync
+	lifecycle mode-change
+	[ "$(grep -c '^  waited for the data: yes$' "$P")" -eq $((2 * NV)) ]
+	[ "$(grep -c '^  read, non-blocking: -0x6900$' "$P")" -eq $((2 * NV)) ]
+	[ "$(grep -c "^  returned after the socket's timeout: yes$" "$P")" -eq $((2 * NV)) ]
+	same_as_plain
+	in_kernel $((4 * NV))
+}
+
+@test "custom BIO: TLS inside TLS, the outer ends on the app's own BIO: the inner ends stay in Mbed TLS" {
+	export LIFECYCLE_BIO=sync
+	lifecycle nested
+	[ "$(grep -c '^  inner exchange: ok$' "$P")" -eq "$NV" ]
+	same_as_plain
+	in_kernel $((2 * NV)) # the outer ends only
+	# The inner ends' BIO is the outer connection: never a socket of their own.
+	[ "$KTLS_EXPECT" != kernel ] || [ "$(grep -c 'tx=user(custom BIO: ' "$L")" -eq $((2 * NV)) ]
 }
