@@ -50,8 +50,20 @@ bio_pair() {
 
 show_log() { sed 's/^/#   /' "$LOG" 2>/dev/null; }
 
-# expect_kernel: both ends moved TX and RX to the kernel (kTLS kernel), or stayed in Mbed TLS
-# only because the kernel has no kTLS (host): the BIO itself was not the reason.
+# callbacks_after WHEN: both apps' callbacks were called in the handshake, and after it (WHEN
+# "some") or not at all (WHEN "none": the shim did the connection's I/O itself).
+callbacks_after() {
+	local want='[1-9][0-9]*' f
+	[ "$1" = some ] || want=0
+	for f in "$CLIENT_LOG" "$SERVER_LOG"; do
+		grep -Eq "^BIO 0 calls: handshake=[1-9][0-9]* after=$want\$" "$f" ||
+			{ echo "# $f: want callbacks after the handshake: $1"; grep '^BIO' "$f"; return 1; }
+	done
+}
+
+# expect_kernel: both ends moved TX and RX to the kernel and the app's callbacks were not called
+# after the handshake (kTLS kernel), or stayed in Mbed TLS only because the kernel has no kTLS
+# (host): the BIO itself was not the reason.
 expect_kernel() {
 	[ "$d_err" -eq 0 ]
 	if [ "$KTLS_EXPECT" = kernel ]; then
@@ -60,9 +72,11 @@ expect_kernel() {
 			show_log
 			return 1
 		fi
+		callbacks_after none
 	else
 		[ "$d_tx" -eq 0 ] && [ "$d_rx" -eq 0 ]
 		[ "$(grep -c 'tx=user(kernel has no kTLS) rx=user(kernel has no kTLS)' "$LOG")" -eq 2 ] || { show_log; return 1; }
+		callbacks_after some
 	fi
 }
 
@@ -81,6 +95,7 @@ expect_bio_user() {
 	fi
 	# Any other custom-BIO reason would be the wrong one.
 	[ "$(grep -c 'custom BIO' "$LOG")" -eq "$n" ] || { show_log; return 1; }
+	callbacks_after some
 }
 
 # ---- the proof's yes ----------------------------------------------------------------------------

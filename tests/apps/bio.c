@@ -16,6 +16,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+_Thread_local unsigned long bio_calls;
+
 static const char *const names[BIO_MODE_COUNT] = {
 	[BIO_NET] = "net",
 	[BIO_SYNC] = "sync",
@@ -74,52 +76,67 @@ static int fd_of(void *ctx)
 	return ((mbedtls_net_context *)ctx)->fd;
 }
 
-/* A context whose socket was freed: what mbedtls_net_send/recv answer. */
-#define FD_OR_FAIL(ctx)                                 \
+/* An entry of a callback, counted; a context whose socket was freed gets what
+ * mbedtls_net_send/recv answer. */
+#define ENTER(ctx)                                      \
 	int fd = fd_of(ctx);                            \
+	bio_calls++;                                    \
 	if (fd < 0) {                                   \
 		return MBEDTLS_ERR_NET_INVALID_CONTEXT; \
 	}
 
+/* send/recv on the socket: the sync mode, and what the modes with state build on. */
+static int sock_send(mbedtls_net_context *net, const unsigned char *buf, size_t len)
+{
+	return net->fd < 0 ? MBEDTLS_ERR_NET_INVALID_CONTEXT
+			   : result(send(net->fd, buf, len, MSG_NOSIGNAL), true);
+}
+
+static int sock_recv(mbedtls_net_context *net, unsigned char *buf, size_t len)
+{
+	return net->fd < 0 ? MBEDTLS_ERR_NET_INVALID_CONTEXT
+			   : result(recv(net->fd, buf, len, 0), false);
+}
+
 static int sync_send(void *ctx, const unsigned char *buf, size_t len)
 {
-	FD_OR_FAIL(ctx);
-	return result(send(fd, buf, len, MSG_NOSIGNAL), true);
+	bio_calls++;
+	return sock_send(ctx, buf, len);
 }
 
 static int sync_recv(void *ctx, unsigned char *buf, size_t len)
 {
-	FD_OR_FAIL(ctx);
-	return result(recv(fd, buf, len, 0), false);
+	bio_calls++;
+	return sock_recv(ctx, buf, len);
 }
 
 /* A finite wait of the app's own, then the read: what many programs' BIOs do. */
 static int sync_recv_timeout(void *ctx, unsigned char *buf, size_t len, uint32_t timeout)
 {
-	FD_OR_FAIL(ctx);
+	ENTER(ctx);
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	int n = poll(&p, 1, timeout ? (int)timeout : -1);
 	if (n == 0)
 		return MBEDTLS_ERR_SSL_TIMEOUT;
-	return n < 0 ? bio_io_error(false) : sync_recv(ctx, buf, len);
+	return n < 0 ? bio_io_error(false) : sock_recv(ctx, buf, len);
 }
 
 static int rw_send(void *ctx, const unsigned char *buf, size_t len)
 {
-	FD_OR_FAIL(ctx);
+	ENTER(ctx);
 	return result(write(fd, buf, len), true);
 }
 
 static int rw_recv(void *ctx, unsigned char *buf, size_t len)
 {
-	FD_OR_FAIL(ctx);
+	ENTER(ctx);
 	return result(read(fd, buf, len), false);
 }
 
 /* Two halves, so that a watcher must join the pieces of one call. */
 static int iov_send(void *ctx, const unsigned char *buf, size_t len)
 {
-	FD_OR_FAIL(ctx);
+	ENTER(ctx);
 	struct iovec v[2] = { { (void *)buf, len / 2 },
 			      { (void *)(buf + len / 2), len - len / 2 } };
 	return result(writev(fd, v, 2), true);
@@ -127,14 +144,14 @@ static int iov_send(void *ctx, const unsigned char *buf, size_t len)
 
 static int iov_recv(void *ctx, unsigned char *buf, size_t len)
 {
-	FD_OR_FAIL(ctx);
+	ENTER(ctx);
 	struct iovec v[2] = { { buf, len / 2 }, { buf + len / 2, len - len / 2 } };
 	return result(readv(fd, v, 2), false);
 }
 
 static int msg_send(void *ctx, const unsigned char *buf, size_t len)
 {
-	FD_OR_FAIL(ctx);
+	ENTER(ctx);
 	struct iovec v = { (void *)buf, len };
 	struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
 	return result(sendmsg(fd, &m, MSG_NOSIGNAL), true);
@@ -142,7 +159,7 @@ static int msg_send(void *ctx, const unsigned char *buf, size_t len)
 
 static int msg_recv(void *ctx, unsigned char *buf, size_t len)
 {
-	FD_OR_FAIL(ctx);
+	ENTER(ctx);
 	struct iovec v = { buf, len };
 	struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
 	return result(recvmsg(fd, &m, 0), false);
@@ -184,7 +201,7 @@ static size_t min_size(size_t a, size_t b)
 static int buffered_recv(struct bio *b, unsigned char *buf, size_t len)
 {
 	if (b->rpos == b->rlen) {
-		int r = sync_recv(b->net, b->rbuf, sizeof(b->rbuf));
+		int r = sock_recv(b->net, b->rbuf, sizeof(b->rbuf));
 		if (r <= 0)
 			return r;
 		b->rpos = 0;
@@ -203,7 +220,7 @@ static int flush_held(struct bio *b)
 	unsigned char c = (unsigned char)b->held;
 	if (b->held < 0)
 		return 0;
-	int r = sync_send(b->net, &c, 1);
+	int r = sock_send(b->net, &c, 1);
 	if (r == 1)
 		b->held = -1;
 	return r == 1 ? 0 : r < 0 ? r : MBEDTLS_ERR_SSL_WANT_WRITE;
@@ -215,8 +232,8 @@ static int lie_send(struct bio *b, const unsigned char *buf, size_t len)
 	if (ret)
 		return ret;
 	if (b->lied || len < 2)
-		return sync_send(b->net, buf, len);
-	ret = sync_send(b->net, buf, len - 1);
+		return sock_send(b->net, buf, len);
+	ret = sock_send(b->net, buf, len - 1);
 	if (ret != (int)len - 1)
 		return ret;
 	b->lied = true;
@@ -230,12 +247,12 @@ static int xor_send(struct bio *b, const unsigned char *buf, size_t len)
 	size_t n = min_size(len, sizeof(tmp));
 	for (size_t i = 0; i < n; i++)
 		tmp[i] = buf[i] ^ XOR_KEY;
-	return sync_send(b->net, tmp, n); /* a short send: Mbed TLS sends the rest next */
+	return sock_send(b->net, tmp, n); /* a short send: Mbed TLS sends the rest next */
 }
 
 static int xor_recv(struct bio *b, unsigned char *buf, size_t len)
 {
-	int r = sync_recv(b->net, buf, len);
+	int r = sock_recv(b->net, buf, len);
 	for (int i = 0; i < r; i++)
 		buf[i] ^= XOR_KEY;
 	return r;
@@ -292,16 +309,17 @@ static int state_send(void *ctx, const unsigned char *buf, size_t len)
 {
 	struct bio *b = ctx;
 	int r;
+	bio_calls++;
 	switch (b->mode) {
 	case BIO_ASYNC: return async_send(b->async, buf, len);
 	case BIO_LIE_COUNT: return lie_send(b, buf, len);
 	case BIO_LIE_BYTES: return xor_send(b, buf, len);
 	case BIO_TWO_SOCKET:
-		if ((r = sync_send(b->net, buf, len)) > 0)
+		if ((r = sock_send(b->net, buf, len)) > 0)
 			copy_out(b, buf, r);
 		return r;
-	case BIO_SWITCH_FD: maybe_switch(b); return sync_send(b->net, buf, len);
-	default: return sync_send(b->net, buf, len);
+	case BIO_SWITCH_FD: maybe_switch(b); return sock_send(b->net, buf, len);
+	default: return sock_send(b->net, buf, len);
 	}
 }
 
@@ -309,17 +327,18 @@ static int state_recv(void *ctx, unsigned char *buf, size_t len)
 {
 	struct bio *b = ctx;
 	int r;
+	bio_calls++;
 	switch (b->mode) {
 	case BIO_ASYNC: return async_recv(b->async, buf, len);
 	case BIO_BUFFERING: return buffered_recv(b, buf, len);
-	case BIO_LIE_COUNT: return (r = flush_held(b)) ? r : sync_recv(b->net, buf, len);
+	case BIO_LIE_COUNT: return (r = flush_held(b)) ? r : sock_recv(b->net, buf, len);
 	case BIO_LIE_BYTES: return xor_recv(b, buf, len);
 	case BIO_TWO_SOCKET:
-		if ((r = sync_recv(b->net, buf, len)) > 0)
+		if ((r = sock_recv(b->net, buf, len)) > 0)
 			copy_out(b, buf, r);
 		return r;
-	case BIO_SWITCH_FD: maybe_switch(b); return sync_recv(b->net, buf, len);
-	default: return sync_recv(b->net, buf, len);
+	case BIO_SWITCH_FD: maybe_switch(b); return sock_recv(b->net, buf, len);
+	default: return sock_recv(b->net, buf, len);
 	}
 }
 

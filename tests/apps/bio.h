@@ -35,6 +35,10 @@ const char *bio_mode_list(void);
 
 struct bio;
 
+/* Calls of the app's own callbacks (every mode but net) on this thread: after a hand-off the
+ * shim does the connection's I/O itself and calls none. */
+extern _Thread_local unsigned long bio_calls;
+
 /* Sets SSL's BIO in MODE on NET (a connected TCP socket). READ_TIMEOUT_MS > 0 (net and sync
  * only) adds a recv_timeout callback that waits with poll(). Returns the mode's state for
  * bio_end (NULL for the stateless modes); exits on a failure to set it up. */

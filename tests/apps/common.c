@@ -920,6 +920,7 @@ static int conn_exchange(struct conn *c)
 
 	if ((ret = drive(c, mbedtls_ssl_handshake)) != 0)
 		return conn_fail(c, "handshake", ret);
+	c->bio_calls_hs = bio_calls;
 	/* TLS 1.2 sessions can be taken right away; TLS 1.3 ones come as tickets, later. */
 	if (client && o->resume &&
 	    mbedtls_ssl_get_version_number(c->ssl) == MBEDTLS_SSL_VERSION_TLS1_2 &&
@@ -974,6 +975,7 @@ int conn_run(struct conn *c)
 	bool client = o->role == ROLE_CLIENT;
 
 	conn_current = c;
+	bio_calls = 0; /* a connection runs on one thread: the count is its own */
 	c->client_port = client_port(c);
 	if (o->nonblock)
 		mbedtls_net_set_nonblock(&c->net);
@@ -991,6 +993,10 @@ int conn_run(struct conn *c)
 		       c->resumed ? "yes" : "no", c->peer_close, c->timeouts);
 		if (client && o->resume)
 			printf("RESUMED %s\n", c->resumed ? "yes" : "no");
+		/* After a hand-off the shim calls none of the app's callbacks. */
+		if (o->bio != BIO_NET)
+			printf("BIO %d calls: handshake=%lu after=%lu\n", c->idx, c->bio_calls_hs,
+			       bio_calls - c->bio_calls_hs);
 	}
 	free(c->buf);
 	c->buf = NULL;

@@ -64,7 +64,6 @@ struct conn {
 	int idx; /* printed in the CONN line */
 	mbedtls_ssl_context *ssl;
 	mbedtls_net_context net; /* connected; conn_run frees it */
-	struct bio *bio;	 /* --bio's state (NULL: none) */
 	uint16_t client_port;	 /* seeds the streams: both ends know it, unique per connection */
 	bool full_handshake;	 /* client: the server's certificate chain was verified */
 	bool resumed;
@@ -75,6 +74,9 @@ struct conn {
 	const char *peer_close;	 /* how the peer ended: "notify" (close_notify) or "eof" */
 	uint64_t sent, received; /* bulk bytes (up/down phases) */
 	unsigned char *buf;	 /* o->chunk bytes */
+	struct bio *bio;	 /* --bio's state (NULL: none) */
+	/* --bio: its callbacks' calls in the handshake */
+	unsigned long bio_calls_hs;
 };
 
 /* The server's handshake callbacks run on the connection's thread: this finds its conn. */
