@@ -24,6 +24,7 @@ static const char *const names[BIO_MODE_COUNT] = {
 	[BIO_SYNC_RW] = "sync-rw",
 	[BIO_SYNC_IOV] = "sync-iov",
 	[BIO_SYNC_MSG] = "sync-msg",
+	[BIO_OWN_WAIT] = "own-wait",
 	[BIO_BUFFERING] = "buffering",
 	[BIO_ASYNC] = "async",
 	[BIO_TWO_SOCKET] = "two-socket",
@@ -121,6 +122,18 @@ static int sync_recv_timeout(void *ctx, unsigned char *buf, size_t len, uint32_t
 	return n < 0 ? bio_io_error(false) : sock_recv(ctx, buf, len);
 }
 
+/* A wait of the app's own, longer than any Mbed TLS gave it: after a hand-off nobody would keep
+ * it (the app gives up after 10 s without data; here it never has to). */
+static int own_wait_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	ENTER(ctx);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int n = poll(&p, 1, 10000);
+	if (n <= 0)
+		return n == 0 ? MBEDTLS_ERR_SSL_WANT_READ : bio_io_error(false);
+	return sock_recv(ctx, buf, len);
+}
+
 static int rw_send(void *ctx, const unsigned char *buf, size_t len)
 {
 	ENTER(ctx);
@@ -174,6 +187,7 @@ static const struct {
 	[BIO_SYNC_RW] = { rw_send, rw_recv },
 	[BIO_SYNC_IOV] = { iov_send, iov_recv },
 	[BIO_SYNC_MSG] = { msg_send, msg_recv },
+	[BIO_OWN_WAIT] = { sync_send, own_wait_recv },
 };
 
 /* ---- the modes with state ------------------------------------------------------------------- */

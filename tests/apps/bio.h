@@ -12,11 +12,12 @@
 #include <mbedtls/ssl.h>
 
 enum bio_mode {
-	BIO_NET,	/* mbedtls_net_send/recv (the default) */
-	BIO_SYNC,	/* send/recv on the socket, in the callback */
-	BIO_SYNC_RW,	/* write/read */
-	BIO_SYNC_IOV,	/* writev/readv */
-	BIO_SYNC_MSG,	/* sendmsg/recvmsg */
+	BIO_NET,      /* mbedtls_net_send/recv (the default) */
+	BIO_SYNC,     /* send/recv on the socket, in the callback */
+	BIO_SYNC_RW,  /* write/read */
+	BIO_SYNC_IOV, /* writev/readv */
+	BIO_SYNC_MSG, /* sendmsg/recvmsg */
+	BIO_OWN_WAIT, /* sync, but each recv waits first in poll() with a 10 s timeout of its own */
 	BIO_BUFFERING,	/* reads 4 KiB ahead into its own buffer */
 	BIO_ASYNC,	/* two threads do the socket I/O; the callbacks only copy */
 	BIO_TWO_SOCKET, /* each record also copied to a second TCP socket */
@@ -31,7 +32,7 @@ int bio_mode_parse(const char *name);
 /* The modes' names, for --help: "net|sync|...". */
 const char *bio_mode_list(void);
 /* Modes whose callbacks keep no state of their own (the context is the net context). */
-#define BIO_STATELESS(m) ((m) <= BIO_SYNC_MSG)
+#define BIO_STATELESS(m) ((m) <= BIO_OWN_WAIT)
 
 struct bio;
 

@@ -84,7 +84,8 @@ static const struct optdef {
 	[OPT_BIO] = { "bio", "MODE", BOTH,
 		      "BIO callbacks: net (mbedtls_net_*, the default); the app's own: sync"
 		      " (send/recv), sync-rw (write/read), sync-iov (writev/readv), sync-msg"
-		      " (sendmsg/recvmsg), buffering (reads ahead), async (other threads do the"
+		      " (sendmsg/recvmsg), own-wait (sync, polls 10 s before each recv),"
+		      " buffering (reads ahead), async (other threads do the"
 		      " I/O), two-socket (copies to a second socket), lie-count (one send reports"
 		      " a byte it sends later), lie-bytes (XORed on the wire), switch-fd"
 		      " (moves to a dup mid-handshake); see tests/apps/bio.h" },
