@@ -306,15 +306,33 @@ fd_reconnect() {
 	done
 }
 
-@test "custom BIO: fd closed under a live context, and its number reused: the same errors, the new connection intact" {
+# custom_fd_gone: the dead context's results in a fd-closed or fd-reused run with LIFECYCLE_BIO. In
+# plain Mbed TLS they are the app's callback's (MBEDTLS_ERR_NET_INVALID_CONTEXT for a freed net
+# context). After a hand-off the shim calls no callback of the app's, so it cannot know that
+# answer: it says MBEDTLS_ERR_SSL_BAD_INPUT_DATA, as for set_bio to another socket, and sends
+# nothing; every other line (the peer's EOF, the new connection's bytes) is the plain run's.
+custom_fd_gone() {
+	grep -q '^  write: -0x0045$' "$P"
+	if [ "$KTLS_EXPECT" = kernel ]; then
+		if ! diff -u <(sed 's/: -0x0045$/: -0x7100/' "$P") "$S" >"$BATS_TEST_TMPDIR/diff"; then
+			sed 's/^/#   /' "$BATS_TEST_TMPDIR/diff"
+			return 1
+		fi
+		[ "$SHIM_STATUS" -eq 0 ]
+	else
+		same_as_plain
+	fi
+}
+
+@test "custom BIO: fd closed under a live context, and its number reused: a clear error, nothing reaches the new connection" {
 	export LIFECYCLE_BIO=sync
 	lifecycle fd-closed
-	grep -q '^  write: -0x0045$' "$P"
-	same_as_plain
+	custom_fd_gone
 	in_kernel $((4 * NV))
 	lifecycle fd-reused
 	[ "$(grep -c '^  fd reused: yes$' "$P")" -eq $((2 * NV)) ]
-	same_as_plain
+	[ "$(grep -c '^  new connection: stray bytes: none, none$' "$S")" -eq $((2 * NV)) ]
+	custom_fd_gone
 	in_kernel $((8 * NV))
 }
 
