@@ -87,7 +87,8 @@ static const struct optdef {
 		      " (sendmsg/recvmsg), own-wait (sync, polls 10 s before each recv),"
 		      " buffering (reads ahead), async (other threads do the"
 		      " I/O), two-socket (copies to a second socket), lie-count (one send reports"
-		      " a byte it sends later), lie-bytes (XORed on the wire), switch-fd"
+		      " a byte it sends later), lie-fewer (one send reports a byte fewer), "
+		      "lie-bytes (XORed on the wire), switch-fd"
 		      " (moves to a dup mid-handshake); see tests/apps/bio.h" },
 	[OPT_READ_TIMEOUT] = { "read-timeout", "MS", BOTH,
 			       "mbedtls_ssl_conf_read_timeout and the"
