@@ -29,56 +29,65 @@ setup_file() {
 teardown() { lib_teardown; }
 
 # bio_pair MODE ARGS...: mbed-server --serve 1 and mbed-client with --bio MODE and ARGS (plus
-# $SERVER_ARGS and $CLIENT_ARGS), the shim on both (with $SHIM_ENV). Sets d_tx d_rx d_err
-# (tls_stat deltas); the shim's lines are in $LOG.
+# $SERVER_ARGS and $CLIENT_ARGS), the shim on both (with $SHIM_ENV), or with PLAIN_END=client or
+# server that end plain Mbed TLS with mbedtls_net_* (--bio net). Sets d_tx d_rx d_err (tls_stat
+# deltas) and SHIMMED (the shimmed apps' logs); the shim's lines are in $LOG.
 bio_pair() {
-	local mode=$1 tx0 rx0 err0
+	local mode=$1 tx0 rx0 err0 preload
 	shift
 	LOG=$BATS_TEST_TMPDIR/shim.log
 	rm -f "$LOG"
 	tx0=$(tls_stat TlsTxSw) rx0=$(tls_stat TlsRxSw) err0=$(tls_stat TlsDecryptError)
-	APP_PRELOAD=$(shim_preload)
+	preload=$(shim_preload)
 	local SHIM_ENV="KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE=$LOG ${SHIM_ENV:-}"
+	local smode=$mode spre=$preload cmode=$mode cpre=$preload
+	case ${PLAIN_END:-} in server) smode=net spre= ;; client) cmode=net cpre= ;; esac
+	APP_PRELOAD=$spre
 	# shellcheck disable=SC2086 # word lists
-	start_server --serve 1 --bio "$mode" "$@" ${SERVER_ARGS:-}
+	start_server --serve 1 --bio "$smode" "$@" ${SERVER_ARGS:-}
+	APP_PRELOAD=$cpre
 	# shellcheck disable=SC2086
-	run_client --bio "$mode" "$@" ${CLIENT_ARGS:-}
+	run_client --bio "$cmode" "$@" ${CLIENT_ARGS:-}
 	APP_PRELOAD=
 	[ "$CLIENT_STATUS" -eq 0 ] || { echo "# client exit $CLIENT_STATUS:"; sed 's/^/#   /' "$CLIENT_LOG"; }
 	stop_server
 	d_tx=$(($(tls_stat TlsTxSw) - tx0)) d_rx=$(($(tls_stat TlsRxSw) - rx0))
 	d_err=$(($(tls_stat TlsDecryptError) - err0))
+	SHIMMED=()
+	[ "${PLAIN_END:-}" = server ] || SHIMMED+=("$SERVER_LOG")
+	[ "${PLAIN_END:-}" = client ] || SHIMMED+=("$CLIENT_LOG")
 	[ "$CLIENT_STATUS" -eq 0 ]
 }
 
 show_log() { sed 's/^/#   /' "$LOG" 2>/dev/null; }
 
-# callbacks_after WHEN: both apps' callbacks were called in the handshake, and after it (WHEN
-# "some") or not at all (WHEN "none": the shim did the connection's I/O itself).
+# callbacks_after WHEN: the shimmed apps' callbacks were called in the handshake, and after it
+# (WHEN "some") or not at all (WHEN "none": the shim did the connection's I/O itself).
 callbacks_after() {
 	local want='[1-9][0-9]*' f
 	[ "$1" = some ] || want=0
-	for f in "$CLIENT_LOG" "$SERVER_LOG"; do
+	for f in "${SHIMMED[@]}"; do
 		grep -Eq "^BIO 0 calls: handshake=[1-9][0-9]* after=$want\$" "$f" ||
 			{ echo "# $f: want callbacks after the handshake: $1"; grep '^BIO' "$f"; return 1; }
 	done
 }
 
-# expect_kernel: both ends moved TX and RX to the kernel and the app's callbacks were not called
-# after the handshake (kTLS kernel), or stayed in Mbed TLS only because the kernel has no kTLS
-# (host): the BIO itself was not the reason.
+# expect_kernel: every shimmed end moved TX and RX to the kernel and its app's callbacks were not
+# called after the handshake (kTLS kernel), or stayed in Mbed TLS only because the kernel has no
+# kTLS (host): the BIO itself was not the reason.
 expect_kernel() {
+	local n=${#SHIMMED[@]}
 	[ "$d_err" -eq 0 ]
 	if [ "$KTLS_EXPECT" = kernel ]; then
-		if [ "$d_tx" -ne 2 ] || [ "$d_rx" -ne 2 ] || [ "$(grep -c 'tx=kernel rx=kernel' "$LOG")" -ne 2 ]; then
-			echo "# expected both ends in the kernel: TlsTxSw +$d_tx TlsRxSw +$d_rx"
+		if [ "$d_tx" -ne "$n" ] || [ "$d_rx" -ne "$n" ] || [ "$(grep -c 'tx=kernel rx=kernel' "$LOG")" -ne "$n" ]; then
+			echo "# expected $n ends in the kernel: TlsTxSw +$d_tx TlsRxSw +$d_rx"
 			show_log
 			return 1
 		fi
 		callbacks_after none
 	else
 		[ "$d_tx" -eq 0 ] && [ "$d_rx" -eq 0 ]
-		[ "$(grep -c 'tx=user(kernel has no kTLS) rx=user(kernel has no kTLS)' "$LOG")" -eq 2 ] || { show_log; return 1; }
+		[ "$(grep -c 'tx=user(kernel has no kTLS) rx=user(kernel has no kTLS)' "$LOG")" -eq "$n" ] || { show_log; return 1; }
 		callbacks_after some
 	fi
 }
@@ -104,6 +113,16 @@ expect_bio_user() {
 	for tls in $TLS_VERSIONS; do
 		bio_pair sync --tls "$tls" --up "$SIZE" --down "$SIZE"
 		expect_kernel
+	done
+}
+
+@test "custom BIO sync at one end, plain Mbed TLS (mbedtls_net_*) at the other: offloaded, TLS 1.3 and 1.2" {
+	# Both ends shimmed could agree on the same wrong sequence number; a plain peer cannot.
+	for tls in $TLS_VERSIONS; do
+		for plain in client server; do
+			PLAIN_END=$plain bio_pair sync --tls "$tls" --up 1M --down 1M
+			expect_kernel
+		done
 	done
 }
 
