@@ -11,8 +11,8 @@
 # (KTLS_EXPECT=kernel: `tx=kernel rx=kernel`, /proc/net/tls_stat counts every shimmed connection)
 # and go through the fallback on the host. Where it cannot (nng's buffering BIO; libgit2 polling
 # with its own timeout), it must say why and stay in Mbed TLS on any kernel. Every byte is checked.
-# KTLS_TEST_QUICK=1: www/mid instead of the 64 MiB www/big (uploads stay 24 MiB, as in
-# tests/realapps.bats).
+# KTLS_TEST_QUICK=1: www/mid instead of the 64 MiB www/big (MicroPython's uploads stay 24 MiB, as
+# in tests/realapps.bats) and of the 24 MiB libgit2 clones and pushes.
 load realapps/lib
 
 # shimmed CMD...: CMD with the shim preloaded ($PRELOAD: another LD_PRELOAD), logging to
@@ -111,31 +111,35 @@ micropython_server_case() {
 # ---- libgit2 ----
 
 # git_repo NAME: $D/git/repo.git, a bare repository lighttpd serves (pushes allowed), whose branch
-# main holds one commit with www/NAME as `data`. Stored without compression: the random bytes would not
-# shrink, and zlib's time is not what is under test.
+# main holds one commit with www/NAME as `data`. Written without compression (random bytes do not
+# shrink) and without a work tree: git's own time in User-Mode Linux is not what is under test.
 git_repo() {
-	mkdir -p "$D/git"
-	git init -q --bare -b main "$D/git/repo.git"
-	git -C "$D/git/repo.git" config http.receivepack true
-	git -C "$D/git/repo.git" config core.compression 0
-	git init -q -b main "$D/src"
-	cp "$RA/www/$1" "$D/src/data"
-	git -C "$D/src" -c core.compression=0 add data
-	git -C "$D/src" -c user.name=test -c user.email=test@localhost commit -q -m data
-	git -C "$D/src" push -q "$D/git/repo.git" main
+	local r=$D/git/repo.git blob tree commit
+	git init -q --bare -b main "$r"
+	git -C "$r" config http.receivepack true
+	git -C "$r" config core.compression 0
+	blob=$(git -C "$r" hash-object -w "$RA/www/$1")
+	tree=$(printf '100644 blob %s\tdata\n' "$blob" | git -C "$r" mktree)
+	commit=$(git -C "$r" -c user.name=test -c user.email=test@localhost commit-tree -m data "$tree")
+	git -C "$r" update-ref refs/heads/main "$commit"
 }
 
 # git_case TLS TIMEOUT_MS [CLONED PUSHED]: git-client clones the repository over HTTPS from
-# lighttpd, checks www/CLONED ($BIG) out, commits www/PUSHED (slow, 24 MiB) on top with the host's
-# git and pushes it back; each is one connection. TIMEOUT_MS > 0: libgit2's server timeout (see
-# the cases). Leaves the figures in GIT_FIGURES.
+# lighttpd, checks www/CLONED out, commits www/PUSHED on top with the host's git and pushes it
+# back; each is one connection. Both are www/slow (24 MiB) by default, www/mid with
+# KTLS_TEST_QUICK=1. TIMEOUT_MS > 0: libgit2's server timeout (see the cases). Leaves the
+# figures in GIT_FIGURES.
 git_case() {
-	local tls=$1 timeout=$2 cloned=${3:-$BIG} pushed=${4:-slow} st=0
+	local tls=$1 timeout=$2 size=slow st=0 t0 t_clone t_push
+	[ -z "${KTLS_TEST_QUICK:-}" ] || size=mid
+	local cloned=${3:-$size} pushed=${4:-$size}
 	git_repo "$cloned"
 	CONF_MORE=lighttpd-git.conf start_lighttpd "$tls"
+	t0=$SECONDS
 	shimmed "$RA/bin/git-client" "$CERTS/ca.crt" "$timeout" clone "https://127.0.0.1:$PORT/git/repo.git" \
 		"$D/clone" >"$D/clone.out" 2>&1 || st=$?
 	[ "$st" -eq 0 ] || { echo "# git-client clone exit $st"; show "$D/clone.out" "$D/lighttpd.error.log" "$D/shim.log"; false; }
+	t_clone=$((SECONDS - t0)) t_push=$SECONDS
 	same_as "$D/clone/data" "$cloned"
 	cp "$RA/www/$pushed" "$D/clone/up"
 	git -C "$D/clone" add up
@@ -143,11 +147,12 @@ git_case() {
 	shimmed "$RA/bin/git-client" "$CERTS/ca.crt" "$timeout" push "$D/clone" refs/heads/main:refs/heads/main \
 		>"$D/push.out" 2>&1 || st=$?
 	[ "$st" -eq 0 ] || { echo "# git-client push exit $st"; show "$D/push.out" "$D/lighttpd.error.log" "$D/shim.log"; false; }
+	t_push=$((SECONDS - t_push))
 	git -C "$D/git/repo.git" cat-file blob main:up | cmp - "$RA/www/$pushed"
 	[ "$(git -C "$D/git/repo.git" rev-parse main)" = "$(git -C "$D/clone" rev-parse HEAD)" ]
 	stop_lighttpd
 	expect_conns "ktlsshim[$LPID]: " 2 "$tls"
-	GIT_FIGURES="TLS $tls: cloned $(size_of "$cloned") and pushed $(size_of "$pushed") bytes; $(grep -F " role=client " "$D/shim.log" | head -n 1 | cut -d' ' -f2-)"
+	GIT_FIGURES="TLS $tls: cloned $(size_of "$cloned") bytes in $t_clone s, pushed $(size_of "$pushed") in $t_push s; $(grep -F " role=client " "$D/shim.log" | head -n 1 | cut -d' ' -f2-)"
 }
 
 @test "libgit2 clone and push over HTTPS (custom BIO) to lighttpd + git-http-backend, TLS 1.3: offloaded" {
