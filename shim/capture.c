@@ -1,12 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "capture.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 #include <mbedtls/net_sockets.h>
 
+#include "biowatch.h"
+#include "config.h"
+#include "fdwatch.h"
 #include "log.h"
 #include "real.h"
+
+__thread struct bioproof_call *biowatch_top;
 
 static atomic_bool kernel_lacks_ktls;
 
@@ -18,6 +25,46 @@ void capture_stop(void)
 bool capture_stopped(void)
 {
 	return atomic_load(&kernel_lacks_ktls);
+}
+
+enum bio_kind { BIO_SEND, BIO_RECV, BIO_RECV_TIMEOUT };
+
+static int call_app(struct conn *c, enum bio_kind kind, unsigned char *buf, size_t len,
+		    uint32_t timeout)
+{
+	switch (kind) {
+	case BIO_SEND: return c->app_send(c->app_bio, buf, len);
+	case BIO_RECV: return c->app_recv(c->app_bio, buf, len);
+	default: return c->app_recv_timeout(c->app_bio, buf, len, timeout);
+	}
+}
+
+/* A custom BIO is watched from its first call until both directions are decided, unless its
+ * proof already failed (then nothing can make it proven) or the configuration says no. */
+static bool proof_open(const struct conn *c)
+{
+	return c->custom && !c->proof.why && config_get()->custom_bio &&
+	       (c->ks.owner[DIR_TX] == OWNER_UNDECIDED || c->ks.owner[DIR_RX] == OWNER_UNDECIDED);
+}
+
+/* The application's callback, under the watch while the proof is open. */
+static int call_bio(struct conn *c, enum bio_kind kind, unsigned char *buf, size_t len,
+		    uint32_t timeout)
+{
+	/* Mbed TLS's read timeout stays the shim's after the hand-off (recv.c): waiting up to it is
+	 * no loss; 0 is for ever there, so any finite wait is the BIO's own. */
+	long max_wait = kind == BIO_RECV_TIMEOUT && timeout ? (long)timeout : -1;
+	struct bioproof_call k;
+	if (!proof_open(c) ||
+	    !bioproof_begin(&k, &c->proof, kind == BIO_SEND ? DIR_TX : DIR_RX, buf, len, max_wait))
+		return call_app(c, kind, buf, len, timeout);
+	int ret;
+	biowatch_push(&k);
+	pthread_cleanup_push(biowatch_pop, &k);
+	ret = call_app(c, kind, buf, len, timeout);
+	pthread_cleanup_pop(1);
+	bioproof_end(&k, ret);
+	return ret;
 }
 
 static bool taken(const struct conn *c, enum dir d)
@@ -35,7 +82,8 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 			c->ks.fd);
 		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
 	}
-	int ret = c->app_send(c->app_bio, buf, len);
+	/* Never written through: the receive callbacks share call_bio. */
+	int ret = call_bio(c, BIO_SEND, (unsigned char *)(uintptr_t)buf, len, 0);
 	c->send_incomplete = ret != (int)len;
 	if (ret > 0 && c->ks.owner[DIR_TX] == OWNER_UNDECIDED)
 		seq_feed(&c->dir[DIR_TX].seq, buf, (size_t)ret);
@@ -54,7 +102,7 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 	struct conn *c = ctx;
 	if (taken(c, DIR_RX))
 		return MBEDTLS_ERR_SSL_INTERNAL_ERROR; /* the socket now yields plaintext */
-	return recv_result(c, buf, c->app_recv(c->app_bio, buf, len));
+	return recv_result(c, buf, call_bio(c, BIO_RECV, buf, len, 0));
 }
 
 static int bio_recv_timeout(void *ctx, unsigned char *buf, size_t len, uint32_t timeout)
@@ -62,7 +110,7 @@ static int bio_recv_timeout(void *ctx, unsigned char *buf, size_t len, uint32_t 
 	struct conn *c = ctx;
 	if (taken(c, DIR_RX))
 		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
-	return recv_result(c, buf, c->app_recv_timeout(c->app_bio, buf, len, timeout));
+	return recv_result(c, buf, call_bio(c, BIO_RECV_TIMEOUT, buf, len, timeout));
 }
 
 /* Whether the application's BIO is Mbed TLS's own plain socket functions. */
@@ -75,14 +123,31 @@ static bool is_net_bio(const struct conn *c)
 	return !c->app_recv_timeout || c->app_recv_timeout == real.net_recv_timeout;
 }
 
-int capture_bio_fd(const struct conn *c)
+int capture_bio_fd(const struct conn *c, const char **why)
 {
-	return is_net_bio(c) ? ((const mbedtls_net_context *)c->app_bio)->fd : -1;
+	*why = NULL;
+	if (!c->custom)
+		return ((const mbedtls_net_context *)c->app_bio)->fd;
+	if (!config_get()->custom_bio) {
+		*why = BIOPROOF_OFF;
+		return -1;
+	}
+	int fd;
+	const struct bioproof *p = &c->proof;
+	*why = bioproof_verdict(p, p->have_fd ? fdwatch_gen(p->fd) : 0, &fd);
+	return fd;
+}
+
+bool capture_same_socket(const struct conn *c)
+{
+	return !c->custom || c->ks.fd_gen == c->proof.gen;
 }
 
 void capture_set_bio(struct conn *c, void *bio, mbedtls_ssl_send_t *s, mbedtls_ssl_recv_t *r,
 		     mbedtls_ssl_recv_timeout_t *rt)
 {
+	bool same = bio == c->app_bio && s == c->app_send && r == c->app_recv &&
+		    rt == c->app_recv_timeout;
 	c->app_bio = bio;
 	c->app_send = s;
 	c->app_recv = r;
@@ -94,7 +159,11 @@ void capture_set_bio(struct conn *c, void *bio, mbedtls_ssl_send_t *s, mbedtls_s
 	c->ks.net_send = s == real.net_send;
 	c->ks.net_bio = is_net_bio(c);
 	c->ks.waits = rt != NULL;
-	if (c->ks.owner[DIR_TX] == OWNER_KERNEL || c->ks.owner[DIR_RX] == OWNER_KERNEL)
+	/* Once watched, a connection stays custom: the bytes already counted went through it. */
+	c->custom = !c->ks.net_bio || c->proof.have_fd || c->proof.why;
+	/* A custom BIO proven before cannot be followed to other callbacks: nothing proves them. */
+	if ((c->ks.owner[DIR_TX] == OWNER_KERNEL || c->ks.owner[DIR_RX] == OWNER_KERNEL) &&
+	    (c->ks.net_bio || !same))
 		c->ks.moved = true;
 	c->bio_wrapped = !capture_stopped() && s && (r || rt);
 	if (c->bio_wrapped)

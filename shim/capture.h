@@ -12,8 +12,13 @@
 void capture_set_bio(struct conn *c, void *bio, mbedtls_ssl_send_t *s, mbedtls_ssl_recv_t *r,
 		     mbedtls_ssl_recv_timeout_t *rt);
 void capture_set_export_cb(struct conn *c, mbedtls_ssl_export_keys_t *f, void *p);
-/* The application's fd, when its BIO is Mbed TLS's own plain socket functions; else -1. */
-int capture_bio_fd(const struct conn *c);
+/* The application's fd: a plain BIO's (Mbed TLS's own socket functions), or a custom BIO's proven
+ * one (*why NULL); else why not (KTLS_SHIM_CUSTOM_BIO=0 or the proof's reason), and the fd the
+ * proof saw, for the log (-1: none). */
+int capture_bio_fd(const struct conn *c, const char **why);
+/* After the socket was noted (ksock_note_socket): a custom BIO's descriptor was not closed or
+ * replaced since the proof first saw it. */
+bool capture_same_socket(const struct conn *c);
 /* The kernel refused the TLS ULP with ENOENT: from now on new connections are not even watched. */
 void capture_stop(void);
 bool capture_stopped(void);

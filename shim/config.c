@@ -128,6 +128,7 @@ void config_parse(struct shim_config *c, const char *(*get)(const char *),
 				   .tls13 = true,
 				   .log = LOG_ERROR,
 				   .selftest = true,
+				   .custom_bio = true,
 				   .rekey_records = CONFIG_REKEY_DEFAULT };
 	const char *v;
 
@@ -135,6 +136,7 @@ void config_parse(struct shim_config *c, const char *(*get)(const char *),
 	read_bool(get, report, "KTLS_SHIM_STRICT", &c->strict);
 	read_bool(get, report, "KTLS_SHIM_STATS", &c->stats);
 	read_bool(get, report, "KTLS_SHIM_SELFTEST", &c->selftest);
+	read_bool(get, report, "KTLS_SHIM_CUSTOM_BIO", &c->custom_bio);
 
 	if ((v = get("KTLS_SHIM_DIRECTIONS")) && *v) {
 		if (!strcasecmp(v, "tx"))

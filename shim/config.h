@@ -19,6 +19,7 @@ struct shim_config {
 	bool strict;	      /* KTLS_SHIM_STRICT */
 	bool stats;	      /* KTLS_SHIM_STATS */
 	bool selftest;	      /* KTLS_SHIM_SELFTEST: test the kernel's records before trusting it */
+	bool custom_bio; /* KTLS_SHIM_CUSTOM_BIO: offload a custom BIO once its socket is proven */
 	unsigned long
 		rekey_records; /* KTLS_SHIM_REKEY_RECORDS: TLS 1.3 TX records per key, 0 = never */
 };

@@ -98,6 +98,9 @@ void conn_reset(struct conn *c)
 	}
 	c->handshake_done = c->send_incomplete = c->write_pending = c->user_data_read = false;
 	c->logged = c->ulp = c->strict_failed = false;
+	bioproof_release(&c->proof);
+	c->proof = (struct bioproof){ 0 };
+	c->custom = !c->ks.net_bio;
 }
 
 void conn_drop(const mbedtls_ssl_context *ssl)

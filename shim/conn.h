@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <mbedtls/ssl.h>
 
+#include "bioproof.h"
 #include "dir.h"
 #include "keys.h"
 #include "ksock.h"
@@ -31,6 +32,10 @@ struct conn {
 	mbedtls_ssl_recv_t *app_recv;
 	mbedtls_ssl_recv_timeout_t *app_recv_timeout;
 	bool bio_wrapped;
+	/* A BIO other than Mbed TLS's plain socket functions: the socket behind it must be proven
+	 * (bioproof.h) from the first BIO call to the hand-off. */
+	bool custom;
+	struct bioproof proof;
 	/* The application's export-keys callback, chained. */
 	mbedtls_ssl_export_keys_t *app_export;
 	void *app_export_p;

@@ -99,15 +99,20 @@ static const char *record_refusal(struct conn *c, const struct suite_info **suit
 /* Record conditions, plus a socket the shim installs the keys on. */
 static const char *connection_refusal(struct conn *c, const struct suite_info **suite, int *code)
 {
-	c->ks.fd = capture_bio_fd(c); /* first: the log names the connection whatever the verdict */
+	const char *bio_why;
+	c->ks.fd = capture_bio_fd(c, &bio_why); /* first: the log names the connection whatever the
+						    verdict */
 	const char *why = record_refusal(c, suite, code);
 	if (why)
 		return why;
-	/* Checked last: a kernel without kTLS costs no system call here. */
 	*code = KTLSSHIM_ERR_NO_SOCKET;
-	if (!is_tcp(c->ks.fd))
-		c->ks.fd = -1;
-	return c->ks.fd < 0 ? "custom BIO (socket not proven)" : NULL;
+	if (bio_why)
+		return bio_why;
+	/* Checked last: a kernel without kTLS costs no system call here. */
+	if (is_tcp(c->ks.fd))
+		return NULL;
+	c->ks.fd = -1;
+	return c->custom ? BIOPROOF_NOT_TCP : "not a TCP socket";
 }
 
 /* TLS 1.3: the secret slots of one direction (a client's TX and a server's RX are the client's). */
@@ -260,6 +265,7 @@ static void settle(struct conn *c)
 {
 	if (decided(c)) {
 		conn_wipe_secrets(c);
+		bioproof_release(&c->proof);
 		for (int d = 0; d < DIR_COUNT; d++)
 			seq_reset(&c->dir[d].seq);
 	}
@@ -286,6 +292,8 @@ static void attach_ulp(struct conn *c)
 		refuse_both(c, err == -ENOENT ? "kernel has no kTLS" : "TCP_ULP tls refused",
 			    KTLSSHIM_ERR_KERNEL);
 	c->ulp = err == 0 && ksock_note_socket(&c->ks);
+	if (c->ulp && !capture_same_socket(c))
+		refuse_both(c, BIOPROOF_TWO_FDS, KTLSSHIM_ERR_NO_SOCKET);
 }
 
 void handoff(struct conn *c, const bool want[DIR_COUNT])

@@ -122,15 +122,16 @@ static bool is_our_socket(struct ksock *ks, int fd)
 int ksock_check(struct ksock *ks)
 {
 	const mbedtls_net_context *net = ks->net;
-	/* The hot path: the BIO names the same number, and nothing closed or replaced it since. */
-	if (!ks->moved && net->fd == ks->fd && fdwatch_gen(ks->fd) == ks->fd_gen)
+	/* The hot path: the BIO names the same number (a custom BIO has no number to read: its proven
+	 * one), and nothing closed or replaced it since. */
+	if (!ks->moved && (!ks->net_bio || net->fd == ks->fd) && fdwatch_gen(ks->fd) == ks->fd_gen)
 		return 0;
 	/* The app freed its socket (mbedtls_net_free sets -1): Mbed TLS's own answer. */
 	if (ks->net_send && net && net->fd < 0)
 		return MBEDTLS_ERR_NET_INVALID_CONTEXT;
 	/* Another descriptor, a BIO set after the hand-off, or a number closed or replaced since: the
 	 * same socket is followed; anything else gets nothing, above all no plaintext. */
-	int fd = ks->net_bio ? net->fd : -1;
+	int fd = ks->net_bio ? net->fd : ks->moved ? -1 : ks->fd; /* a new custom BIO is unproven */
 	if (is_our_socket(ks, fd)) {
 		ks->fd = fd;
 		ks->moved = false;

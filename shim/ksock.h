@@ -49,9 +49,10 @@ struct ksock {
 	const mbedtls_net_context *net; /* its context */
 	bool net_send;			/* its send is mbedtls_net_send */
 	bool net_bio;			/* the whole BIO is Mbed TLS's plain socket functions */
-	bool waits;		  /* it has a recv_timeout: wait as mbedtls_net_recv_timeout */
-	bool moved;		  /* set_bio was called since the kernel took a direction */
-	mbedtls_ssl_context *ssl; /* for Mbed TLS's own alerts and debug callback only */
+	bool waits; /* it has a recv_timeout: wait as mbedtls_net_recv_timeout */
+	bool moved; /* set_bio was called since the kernel took a direction (for a custom BIO: with
+		     * other callbacks or context) */
+	mbedtls_ssl_context *ssl;	/* for Mbed TLS's own alerts and debug callback only */
 	const mbedtls_ssl_config *conf; /* its endpoint and read timeout, read when needed */
 	uint16_t version;		/* 0, TLS_1_2 or TLS_1_3 (from the export callback) */
 	enum owner owner[DIR_COUNT];

@@ -21,7 +21,7 @@ static const char *const vars[] = {
 	"KTLS_SHIM_DISABLE",  "KTLS_SHIM_DIRECTIONS", "KTLS_SHIM_CIPHERS",
 	"KTLS_SHIM_VERSIONS", "KTLS_SHIM_LOG",	      "KTLS_SHIM_LOG_FILE",
 	"KTLS_SHIM_STRICT",   "KTLS_SHIM_STATS",      "KTLS_SHIM_REKEY_RECORDS",
-	"KTLS_SHIM_SELFTEST",
+	"KTLS_SHIM_SELFTEST", "KTLS_SHIM_CUSTOM_BIO",
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 static char *values[NVARS];

@@ -21,12 +21,12 @@
 #define CHACHA BIT(KCIPHER_CHACHA20_POLY1305)
 #define ALL    (GCM128 | GCM256 | CCM128 | CHACHA)
 
-/* The ten documented variables, in the order of README's table. */
+/* The eleven documented variables, in the order of README's table. */
 static const char *const vars[] = {
 	"KTLS_SHIM_DISABLE",  "KTLS_SHIM_DIRECTIONS", "KTLS_SHIM_CIPHERS",
 	"KTLS_SHIM_VERSIONS", "KTLS_SHIM_LOG",	      "KTLS_SHIM_LOG_FILE",
 	"KTLS_SHIM_STRICT",   "KTLS_SHIM_STATS",      "KTLS_SHIM_REKEY_RECORDS",
-	"KTLS_SHIM_SELFTEST",
+	"KTLS_SHIM_SELFTEST", "KTLS_SHIM_CUSTOM_BIO",
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -107,7 +107,8 @@ static struct shim_config defaults(void)
 				     .strict = false,
 				     .stats = false,
 				     .rekey_records = 16777216,
-				     .selftest = true };
+				     .selftest = true,
+				     .custom_bio = true };
 }
 
 /* Prints every field that differs; true when none does. */
@@ -129,6 +130,7 @@ static bool same_config(const struct shim_config *got, const struct shim_config 
 	FIELD(strict, "%d", int)
 	FIELD(stats, "%d", int)
 	FIELD(selftest, "%d", int)
+	FIELD(custom_bio, "%d", int)
 	FIELD(rekey_records, "%lu", unsigned long)
 #undef FIELD
 	const char *g = got->log_file, *w = want->log_file;
@@ -165,6 +167,7 @@ static void want_line(char *buf, size_t n, const char *var, const char *value)
 		{ "KTLS_SHIM_STRICT", "0 or 1", "0" },
 		{ "KTLS_SHIM_STATS", "0 or 1", "0" },
 		{ "KTLS_SHIM_SELFTEST", "0 or 1", "1" },
+		{ "KTLS_SHIM_CUSTOM_BIO", "0 or 1", "1" },
 		{ "KTLS_SHIM_DIRECTIONS", "tx, rx or both", "both" },
 		{ "KTLS_SHIM_CIPHERS",
 		  "a comma list of AES-128-GCM, AES-256-GCM, AES-128-CCM, CHACHA20-POLY1305",
@@ -227,6 +230,10 @@ static void e_stats(struct shim_config *c)
 static void e_no_selftest(struct shim_config *c)
 {
 	c->selftest = false;
+}
+static void e_no_custom_bio(struct shim_config *c)
+{
+	c->custom_bio = false;
 }
 static void e_tx_only(struct shim_config *c)
 {
@@ -340,6 +347,9 @@ static const struct valid_case valid_cases[] = {
 	{ "KTLS_SHIM_SELFTEST=0", e_no_selftest },
 	{ "KTLS_SHIM_SELFTEST=off", e_no_selftest },
 	{ "KTLS_SHIM_SELFTEST=1", e_none },
+	{ "KTLS_SHIM_CUSTOM_BIO=0", e_no_custom_bio },
+	{ "KTLS_SHIM_CUSTOM_BIO=no", e_no_custom_bio },
+	{ "KTLS_SHIM_CUSTOM_BIO=1", e_none },
 	/* directions, any case */
 	{ "KTLS_SHIM_DIRECTIONS=both", e_none },
 	{ "KTLS_SHIM_DIRECTIONS=BOTH", e_none },
@@ -408,6 +418,7 @@ static const char *const bad_cases[][2] = {
 	{ "KTLS_SHIM_STATS", "enabled" },
 	{ "KTLS_SHIM_STATS", "00" },
 	{ "KTLS_SHIM_SELFTEST", "skip" },
+	{ "KTLS_SHIM_CUSTOM_BIO", "proven" },
 	/* directions */
 	{ "KTLS_SHIM_DIRECTIONS", "none" },
 	{ "KTLS_SHIM_DIRECTIONS", "tx,rx" },
@@ -456,7 +467,7 @@ static const char *const bad_cases[][2] = {
 /* Checks outside the tables, counted here for the plan. */
 #define NOTHER 9
 
-/* No variable set: the documented defaults, no report, and the parser asked for exactly the ten
+/* No variable set: the documented defaults, no report, and the parser asked for exactly the eleven
  * documented variables (each at least once, nothing else). */
 static void test_defaults(void)
 {
@@ -486,7 +497,7 @@ static void test_defaults(void)
 	tap_ok(same && names_ok && nreports == 0, "no variable set: defaults (both directions, all "
 						  "four ciphers, 1.2 and 1.3, log error "
 						  "to stderr, not disabled, not strict, no stats), "
-						  "nothing reported, only the 10 variables read");
+						  "nothing reported, only the 11 variables read");
 }
 
 /* An empty value is the same as an unset variable: for each variable alone, then all at once. */
@@ -507,12 +518,12 @@ static void test_empty(void)
 	}
 	struct shim_config got = parse_env(all, NVARS), want = defaults();
 	if (!same_config(&got, &want) || nreports) {
-		tap_diag("  all ten empty: not the same as unset");
+		tap_diag("  all eleven empty: not the same as unset");
 		show_reports();
 		ok = false;
 	}
 	tap_ok(ok,
-	       "an empty value is the same as unset, for each of the 10 variables and all at once");
+	       "an empty value is the same as unset, for each of the 11 variables and all at once");
 }
 
 /* Every variable set to a non-default valid value at once: each one takes effect. */
@@ -527,8 +538,9 @@ static void test_all_valid_together(void)
 			      "KTLS_SHIM_STRICT=1",
 			      "KTLS_SHIM_STATS=1",
 			      "KTLS_SHIM_REKEY_RECORDS=1000",
-			      "KTLS_SHIM_SELFTEST=0" };
-	struct shim_config got = parse_env(all, 10);
+			      "KTLS_SHIM_SELFTEST=0",
+			      "KTLS_SHIM_CUSTOM_BIO=0" };
+	struct shim_config got = parse_env(all, 11);
 	struct shim_config want = { .disable = true,
 				    .dirs = { [DIR_TX] = false, [DIR_RX] = true },
 				    .ciphers = GCM256 | CHACHA,
@@ -539,15 +551,16 @@ static void test_all_valid_together(void)
 				    .strict = true,
 				    .stats = true,
 				    .rekey_records = 1000,
-				    .selftest = false };
+				    .selftest = false,
+				    .custom_bio = false };
 	bool same = same_config(&got, &want);
 	if (nreports)
 		show_reports();
 	tap_ok(same && nreports == 0,
-	       "all ten variables set at once: each takes effect, nothing reported");
+	       "all eleven variables set at once: each takes effect, nothing reported");
 }
 
-/* Every variable bad at once: one line per variable (nine: LOG_FILE takes any value), each
+/* Every variable bad at once: one line per variable (ten: LOG_FILE takes any value), each
  * naming its own variable and value, and every setting at its default. */
 static void test_all_bad_together(void)
 {
@@ -556,7 +569,7 @@ static void test_all_bad_together(void)
 		"KTLS_SHIM_CIPHERS=DES",	"KTLS_SHIM_VERSIONS=2.0",
 		"KTLS_SHIM_LOG=loud",		"KTLS_SHIM_STRICT=very",
 		"KTLS_SHIM_STATS=please",	"KTLS_SHIM_REKEY_RECORDS=lots",
-		"KTLS_SHIM_SELFTEST=sometimes",
+		"KTLS_SHIM_SELFTEST=sometimes", "KTLS_SHIM_CUSTOM_BIO=perhaps",
 	};
 	const int n = (int)(sizeof(all) / sizeof(all[0]));
 	struct shim_config got = parse_env(all, n), want = defaults();

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "bioproof.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void fail(struct bioproof *p, const char *why)
+{
+	if (!p->why)
+		p->why = why; /* the first broken rule is the one the log names */
+}
+
+bool bioproof_begin(struct bioproof_call *k, struct bioproof *p, enum dir d,
+		    const unsigned char *buf, size_t len, long max_wait)
+{
+	*k = (struct bioproof_call){ .p = p, .d = d, .buf = buf, .len = len, .max_wait = max_wait };
+	if (d == DIR_TX || len <= p->copy_cap)
+		return true;
+	/* Allocated here, never inside the libc call (which may be a signal handler's). */
+	unsigned char *copy = malloc(len);
+	if (!copy) {
+		fail(p, BIOPROOF_NO_MEM);
+		return false;
+	}
+	bioproof_release(p);
+	p->copy = copy;
+	p->copy_cap = len;
+	return true;
+}
+
+/* The first n bytes of iov compared with (TX) or copied to (RX) at, n fitting in both. */
+static bool walk(const struct iovec *iov, int iovcnt, size_t n, unsigned char *at, bool copy)
+{
+	for (int i = 0; i < iovcnt && n; i++) {
+		size_t part = iov[i].iov_len < n ? iov[i].iov_len : n;
+		if (copy)
+			memcpy(at, iov[i].iov_base, part);
+		else if (memcmp(at, iov[i].iov_base, part))
+			return false;
+		at += part;
+		n -= part;
+	}
+	return n == 0; /* libc never moves more than the vector holds: else a lie to refuse */
+}
+
+void bioproof_data(struct bioproof_call *k, enum dir d, int fd, unsigned gen,
+		   const struct iovec *iov, int iovcnt, ssize_t result)
+{
+	struct bioproof *p = k->p;
+	if (!p->have_fd) {
+		p->have_fd = true;
+		p->fd = fd;
+		p->gen = gen;
+	} else if (fd != p->fd || gen != p->gen) {
+		fail(p, BIOPROOF_TWO_FDS);
+	}
+	if (result <= 0)
+		return;
+	if (d != k->d) {
+		/* A write in a receive callback puts bytes on the wire Mbed TLS never gave; a read in
+		 * a send callback consumes bytes Mbed TLS never sees. */
+		fail(p, d == DIR_TX ? BIOPROOF_DIFFER : BIOPROOF_AHEAD);
+		return;
+	}
+	size_t n = (size_t)result;
+	if (n > k->len - k->bytes) {
+		/* TX: the socket took bytes Mbed TLS never gave; RX: more than the BIO may return. */
+		fail(p, k->d == DIR_TX ? BIOPROOF_DIFFER : BIOPROOF_AHEAD);
+		k->bytes = k->len;
+		return;
+	}
+	/* TX compares against Mbed TLS's buffer (const: never written, copy is false). */
+	unsigned char *at =
+		k->d == DIR_TX ? (unsigned char *)(uintptr_t)k->buf + k->bytes : p->copy + k->bytes;
+	if (!walk(iov, iovcnt, n, at, k->d == DIR_RX))
+		fail(p, BIOPROOF_DIFFER);
+	k->bytes += n;
+}
+
+void bioproof_unseen(struct bioproof_call *k)
+{
+	fail(k->p, BIOPROOF_UNSEEN);
+}
+
+void bioproof_wait(struct bioproof_call *k, long timeout_ms)
+{
+	/* After the hand-off nobody would wait this way: a finite wait is lost (or, with no data,
+	 * could become a wait for ever). Mbed TLS's own read timeout the shim keeps (recv.c).
+	 * Negative (for ever) is never above max_wait, -1 when no finite wait is allowed. */
+	if (timeout_ms > k->max_wait)
+		fail(k->p, BIOPROOF_WAITS);
+}
+
+static void end_tx(struct bioproof_call *k, int ret)
+{
+	if (ret < 0) {
+		if (k->bytes)
+			fail(k->p, BIOPROOF_FEWER); /* WANT_WRITE or an error after bytes went */
+		return;
+	}
+	if ((size_t)ret > k->bytes)
+		fail(k->p, k->bytes ? BIOPROOF_MORE : BIOPROOF_ASYNC);
+	else if ((size_t)ret < k->bytes)
+		fail(k->p, BIOPROOF_FEWER);
+	else if (ret > 0)
+		k->p->proven[DIR_TX] = true;
+}
+
+static void end_rx(struct bioproof_call *k, int ret)
+{
+	struct bioproof *p = k->p;
+	if (ret <= 0) {
+		if (k->bytes)
+			fail(p, BIOPROOF_AHEAD); /* read, yet nothing returned: kept or lost */
+		return;
+	}
+	if ((size_t)ret > k->len)
+		fail(p, BIOPROOF_DIFFER); /* more than Mbed TLS asked for */
+	else if (k->bytes == 0)
+		fail(p, BIOPROOF_ASYNC);
+	else if (k->bytes > (size_t)ret)
+		fail(p, BIOPROOF_AHEAD);
+	else if (k->bytes < (size_t)ret || memcmp(p->copy, k->buf, (size_t)ret))
+		fail(p, BIOPROOF_DIFFER);
+	else
+		p->proven[DIR_RX] = true;
+}
+
+void bioproof_end(struct bioproof_call *k, int ret)
+{
+	if (k->d == DIR_TX)
+		end_tx(k, ret);
+	else
+		end_rx(k, ret);
+	if (k->d == DIR_RX && k->bytes)
+		explicit_bzero(k->p->copy, k->bytes); /* ciphertext, but nobody needs it now */
+}
+
+const char *bioproof_verdict(const struct bioproof *p, unsigned gen_now, int *fd)
+{
+	*fd = p->have_fd ? p->fd : -1;
+	if (p->why)
+		return p->why;
+	if (!p->proven[DIR_TX] || !p->proven[DIR_RX])
+		return BIOPROOF_ONE_WAY;
+	/* Closed or replaced since it was first seen: maybe not the socket the bytes went to. */
+	if (gen_now != p->gen)
+		return BIOPROOF_TWO_FDS;
+	return NULL;
+}
+
+void bioproof_release(struct bioproof *p)
+{
+	free(p->copy);
+	p->copy = NULL;
+	p->copy_cap = 0;
+}

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for shim/bioproof.c, the custom-BIO proof: one honest BIO proven, then each rule
+ * broken once by a BIO that lies in that one way, and the verdict naming that rule. TAP. */
+#include <stdio.h>
+#include <string.h>
+
+#include <mbedtls/ssl.h>
+
+#include "bioproof.h"
+#include "tap.h"
+
+#define FD   3
+#define GEN  7
+/* WANT_READ or WANT_WRITE: any error; nothing was moved, or the BIO says so. */
+#define WANT MBEDTLS_ERR_SSL_WANT_WRITE
+
+static struct bioproof p;
+
+static void fresh(void)
+{
+	bioproof_release(&p);
+	p = (struct bioproof){ 0 };
+}
+
+static const struct iovec *iov1(const char *s)
+{
+	static struct iovec v;
+	v = (struct iovec){ .iov_base = (void *)s, .iov_len = strlen(s) };
+	return &v;
+}
+
+/* A send call: Mbed TLS gives `mbed`; inside, the BIO writes `wire` (NULL: no libc call) on fd,
+ * the socket taking `took` bytes of it; the BIO returns ret. */
+static void tx(const char *mbed, int fd, unsigned gen, const char *wire, long took, int ret)
+{
+	struct bioproof_call k;
+	bioproof_begin(&k, &p, DIR_TX, (const unsigned char *)mbed, strlen(mbed), -1);
+	if (wire)
+		bioproof_data(&k, DIR_TX, fd, gen, iov1(wire), 1, took);
+	bioproof_end(&k, ret);
+}
+
+/* A receive call of len bytes: libc returns `wire` (NULL: no libc call), the BIO puts `out` in
+ * Mbed TLS's buffer and returns ret. */
+static void rx(size_t len, int fd, unsigned gen, const char *wire, const char *out, int ret)
+{
+	unsigned char buf[64] = { 0 };
+	struct bioproof_call k;
+	bioproof_begin(&k, &p, DIR_RX, buf, len, -1);
+	if (wire)
+		bioproof_data(&k, DIR_RX, fd, gen, iov1(wire), 1, (long)strlen(wire));
+	if (out)
+		memcpy(buf, out, strlen(out));
+	bioproof_end(&k, ret);
+}
+
+/* The honest pair of calls that proves both directions on FD. */
+static void honest(void)
+{
+	tx("hello", FD, GEN, "hello", 5, 5);
+	rx(16, FD, GEN, "world", "world", 5);
+}
+
+static void expect(const char *want, const char *what)
+{
+	int fd;
+	const char *got = bioproof_verdict(&p, GEN, &fd);
+	bool ok = want ? got && !strcmp(got, want) : !got && fd == FD;
+	tap_ok(ok, "%s: %s", what, got ? got : "proven");
+	if (!ok)
+		tap_diag("  want: %s", want ? want : "proven");
+	fresh();
+}
+
+static void test_honest(void)
+{
+	honest();
+	expect(NULL, "a synchronous BIO, both directions, one descriptor");
+	tx("hello", FD, GEN, "hello", 3, 3); /* a short send, reported as such */
+	tx("lo", FD, GEN, "lo", 2, 2);
+	tx("abc", FD, GEN, "abc", -1, WANT); /* nothing taken: WANT_WRITE is true */
+	rx(16, FD, GEN, "", NULL, WANT);     /* EAGAIN: nothing read */
+	rx(16, FD, GEN, "world", "world", 5);
+	expect(NULL, "short sends, WANT_WRITE and WANT_READ with nothing moved");
+	struct iovec two[2] = { { .iov_base = "hel", .iov_len = 3 },
+				{ .iov_base = "lo", .iov_len = 2 } };
+	struct bioproof_call k;
+	bioproof_begin(&k, &p, DIR_TX, (const unsigned char *)"hello", 5, -1);
+	bioproof_data(&k, DIR_TX, FD, GEN, two, 2, 5);
+	bioproof_end(&k, 5);
+	rx(16, FD, GEN, "world", "world", 5);
+	expect(NULL, "a vector of buffers, in order");
+}
+
+static void test_send_lies(void)
+{
+	tx("hello", FD, GEN, "hello", 3, 5);
+	rx(16, FD, GEN, "world", "world", 5);
+	expect(BIOPROOF_MORE, "send reports 5, the socket took 3");
+	tx("hello", FD, GEN, "hello", 5, 3);
+	rx(16, FD, GEN, "world", "world", 5);
+	expect(BIOPROOF_FEWER, "send reports 3, the socket took 5");
+	tx("hello", FD, GEN, "hello", 2, WANT);
+	rx(16, FD, GEN, "world", "world", 5);
+	expect(BIOPROOF_FEWER, "WANT_WRITE after the socket took bytes");
+	tx("hello", FD, GEN, NULL, 0, 5);
+	rx(16, FD, GEN, "world", "world", 5);
+	expect(BIOPROOF_ASYNC, "send returns 5 without a socket call");
+	tx("hello", FD, GEN, "HELLO", 5, 5);
+	rx(16, FD, GEN, "world", "world", 5);
+	expect(BIOPROOF_DIFFER, "send transforms the bytes");
+	tx("hello", FD, GEN, "hello!", 6, 5);
+	rx(16, FD, GEN, "world", "world", 5);
+	expect(BIOPROOF_DIFFER, "the socket took more than Mbed TLS gave");
+	tx("hello", FD, GEN, "lo", 2, 2); /* the tail first */
+	rx(16, FD, GEN, "world", "world", 5);
+	expect(BIOPROOF_DIFFER, "bytes out of order");
+}
+
+static void test_recv_lies(void)
+{
+	tx("hello", FD, GEN, "hello", 5, 5);
+	rx(16, FD, GEN, "world and more", "world", 5);
+	expect(BIOPROOF_AHEAD, "read 14, returned 5: read ahead");
+	tx("hello", FD, GEN, "hello", 5, 5);
+	rx(4, FD, GEN, "world", "worl", 4);
+	expect(BIOPROOF_AHEAD, "libc returned more than Mbed TLS asked for");
+	tx("hello", FD, GEN, "hello", 5, 5);
+	rx(16, FD, GEN, "world", NULL, WANT);
+	expect(BIOPROOF_AHEAD, "read 5, returned WANT_READ");
+	tx("hello", FD, GEN, "hello", 5, 5);
+	rx(16, FD, GEN, NULL, "world", 5);
+	expect(BIOPROOF_ASYNC, "returned 5 without a socket call (buffering BIO)");
+	tx("hello", FD, GEN, "hello", 5, 5);
+	rx(16, FD, GEN, "world", "WORLD", 5);
+	expect(BIOPROOF_DIFFER, "returned other bytes than libc's");
+	tx("hello", FD, GEN, "hello", 5, 5);
+	rx(16, FD, GEN, "wor", "world", 5);
+	expect(BIOPROOF_DIFFER, "returned 5, libc gave 3");
+	tx("hello", FD, GEN, "hello", 5, 5);
+	rx(4, FD, GEN, "worl", "worl", 9);
+	expect(BIOPROOF_DIFFER, "returned more than Mbed TLS asked for");
+}
+
+static void test_descriptors(void)
+{
+	tx("hello", FD, GEN, "hello", 5, 5);
+	rx(16, FD + 1, GEN, "world", "world", 5);
+	expect(BIOPROOF_TWO_FDS, "sends on one descriptor, receives on another");
+	tx("hello", FD, GEN, "hello", 5, 5);
+	rx(16, FD, GEN + 1, "world", "world", 5);
+	expect(BIOPROOF_TWO_FDS, "the number closed and reused between calls");
+	honest();
+	int fd;
+	const char *why = bioproof_verdict(&p, GEN + 1, &fd);
+	tap_ok(why && !strcmp(why, BIOPROOF_TWO_FDS),
+	       "the number closed or replaced after the last call");
+	fresh();
+	struct bioproof_call k;
+	bioproof_begin(&k, &p, DIR_TX, (const unsigned char *)"hello", 5, -1);
+	bioproof_data(&k, DIR_TX, FD + 1, GEN, iov1("x"), 1, -1); /* a failed call counts too */
+	bioproof_data(&k, DIR_TX, FD, GEN, iov1("hello"), 1, 5);
+	bioproof_end(&k, 5);
+	rx(16, FD, GEN, "world", "world", 5);
+	expect(BIOPROOF_TWO_FDS, "a failed call on another descriptor first");
+}
+
+static void test_other_rules(void)
+{
+	honest();
+	struct bioproof_call k;
+	bioproof_begin(&k, &p, DIR_TX, (const unsigned char *)"x", 1, -1);
+	bioproof_unseen(&k);
+	bioproof_data(&k, DIR_TX, FD, GEN, iov1("x"), 1, 1);
+	bioproof_end(&k, 1);
+	expect(BIOPROOF_UNSEEN, "a call the watch cannot see (sticky after proven calls)");
+	honest();
+	bioproof_begin(&k, &p, DIR_TX, (const unsigned char *)"x", 1, -1);
+	bioproof_wait(&k, 100);
+	bioproof_end(&k, WANT);
+	expect(BIOPROOF_WAITS, "a send callback that polls for 100 ms");
+	honest();
+	unsigned char buf[8];
+	bioproof_begin(&k, &p, DIR_RX, buf, sizeof(buf), 1000);
+	bioproof_wait(&k, 1000);
+	bioproof_wait(&k, -1);
+	bioproof_end(&k, WANT);
+	expect(NULL, "recv_timeout waiting up to Mbed TLS's timeout, or for ever");
+	honest();
+	bioproof_begin(&k, &p, DIR_RX, buf, sizeof(buf), 1000);
+	bioproof_wait(&k, 1001);
+	bioproof_end(&k, WANT);
+	expect(BIOPROOF_WAITS, "recv_timeout waiting longer than Mbed TLS's timeout");
+	honest();
+	bioproof_begin(&k, &p, DIR_RX, buf, sizeof(buf), -1);
+	bioproof_wait(&k, 0);
+	bioproof_end(&k, WANT);
+	expect(BIOPROOF_WAITS, "a plain recv callback that polls without waiting");
+	tx("hello", FD, GEN, "hello", 5, 5);
+	expect(BIOPROOF_ONE_WAY, "only the send direction proven");
+	rx(16, FD, GEN, "world", "world", 5);
+	expect(BIOPROOF_ONE_WAY, "only the receive direction proven");
+	bioproof_begin(&k, &p, DIR_RX, buf, sizeof(buf), -1);
+	bioproof_data(&k, DIR_TX, FD, GEN, iov1("ping"), 1, 4);
+	bioproof_end(&k, WANT);
+	honest();
+	expect(BIOPROOF_DIFFER, "a write inside a receive callback");
+	bioproof_begin(&k, &p, DIR_TX, (const unsigned char *)"x", 1, -1);
+	bioproof_data(&k, DIR_RX, FD, GEN, iov1("peek"), 1, 4);
+	bioproof_data(&k, DIR_TX, FD, GEN, iov1("x"), 1, 1);
+	bioproof_end(&k, 1);
+	honest();
+	expect(BIOPROOF_AHEAD, "a read inside a send callback");
+}
+
+int main(void)
+{
+	tap_plan(30);
+	test_honest();
+	test_send_lies();
+	test_recv_lies();
+	test_descriptors();
+	test_other_rules();
+	return tap_done();
+}
