@@ -74,7 +74,7 @@ APP_LIB_SRC := $(filter-out tests/apps/mbed-%.c,$(APP_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 # The pure parts the unit tests, tools and fuzz targets link directly (no interposition of
 # Mbed TLS's or libc's data calls: test_io fakes some of those).
-UNIT_LIB_SRC := $(filter-out shim/interpose.c shim/biowatch.c,$(SHIM_SRC))
+UNIT_LIB_SRC := $(filter-out shim/interpose.c shim/biowatch.c shim/biowait.c,$(SHIM_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 # objs DIR, SOURCES: their objects in variant directory DIR.
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))

@@ -83,6 +83,11 @@ void bioproof_unseen(struct bioproof_call *k)
 	fail(k->p, BIOPROOF_UNSEEN);
 }
 
+void bioproof_fail(struct bioproof_call *k, const char *why)
+{
+	fail(k->p, why);
+}
+
 void bioproof_wait(struct bioproof_call *k, long timeout_ms)
 {
 	/* After the hand-off nobody would wait this way: a finite wait is lost (or, with no data,

@@ -16,16 +16,17 @@
 #define BIOPROOF_OFF "custom BIO: offload turned off (KTLS_SHIM_CUSTOM_BIO=0)"
 #define BIOPROOF_ASYNC \
 	"custom BIO: no socket call on this thread inside the BIO (asynchronous or buffering BIO)"
-#define BIOPROOF_AHEAD	 "custom BIO: read ahead (the BIO kept bytes it read from the socket)"
-#define BIOPROOF_DIFFER	 "custom BIO: bytes differ from the socket's"
-#define BIOPROOF_MORE	 "custom BIO: reported more bytes than the socket took"
-#define BIOPROOF_FEWER	 "custom BIO: reported fewer bytes than the socket took"
-#define BIOPROOF_TWO_FDS "custom BIO: two descriptors"
-#define BIOPROOF_NOT_TCP "custom BIO: not a TCP socket"
-#define BIOPROOF_UNSEEN	 "custom BIO: a call the watch cannot see"
-#define BIOPROOF_WAITS	 "custom BIO: waits with its own timeout"
-#define BIOPROOF_ONE_WAY "custom BIO: not proven in both directions"
-#define BIOPROOF_NO_MEM	 "custom BIO: no memory for the proof"
+#define BIOPROOF_AHEAD	     "custom BIO: read ahead (the BIO kept bytes it read from the socket)"
+#define BIOPROOF_DIFFER	     "custom BIO: bytes differ from the socket's"
+#define BIOPROOF_MORE	     "custom BIO: reported more bytes than the socket took"
+#define BIOPROOF_FEWER	     "custom BIO: reported fewer bytes than the socket took"
+#define BIOPROOF_TWO_FDS     "custom BIO: two descriptors"
+#define BIOPROOF_NOT_TCP     "custom BIO: not a TCP socket"
+#define BIOPROOF_UNSEEN	     "custom BIO: a call the watch cannot see"
+#define BIOPROOF_WAITS	     "custom BIO: waits with its own timeout"
+#define BIOPROOF_ONE_WAY     "custom BIO: not proven in both directions"
+#define BIOPROOF_NO_MEM	     "custom BIO: no memory for the proof"
+#define BIOPROOF_INTERLEAVED "custom BIO: calls interleaved on one thread (coroutines)"
 
 /* One connection's proof. All zero is the start. */
 struct bioproof {
@@ -61,6 +62,7 @@ bool bioproof_begin(struct bioproof_call *k, struct bioproof *p, enum dir d,
 void bioproof_data(struct bioproof_call *k, enum dir d, int fd, unsigned gen,
 		   const struct iovec *iov, int iovcnt, ssize_t result);
 void bioproof_unseen(struct bioproof_call *k); /* a call whose bytes the watch cannot follow */
+void bioproof_fail(struct bioproof_call *k, const char *why); /* a rule of the watch\'s own */
 void bioproof_wait(struct bioproof_call *k, long timeout_ms); /* poll/select; < 0: no timeout */
 void bioproof_end(struct bioproof_call *k, int ret);	      /* the BIO returned ret */
 

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The libc calls a custom BIO may make, interposed: inside a watched BIO call (this thread's
- * innermost) each is reported to the proof (bioproof.h); outside one it costs one thread-local
- * test before libc's own function. */
+/* The libc calls a custom BIO may make, interposed (biowatch.c, biowait.c): inside a watched BIO
+ * call (this thread's innermost) each is reported to the proof (bioproof.h); outside one it costs
+ * one thread-local test before libc's own function. */
 #ifndef KTLSSHIM_BIOWATCH_H
 #define KTLSSHIM_BIOWATCH_H
+
+#include <errno.h>
+#include <stdatomic.h>
 
 #include "bioproof.h"
 
@@ -11,17 +14,73 @@
  * tests link the shim without this file's libc functions). initial-exec: one load, no call. */
 extern __thread struct bioproof_call *biowatch_top __attribute__((tls_model("initial-exec")));
 
-/* The calls of this thread go to k until the matching pop (nested BIO calls: the innermost). */
-static inline void biowatch_push(struct bioproof_call *k)
+/* Set once a BIO call ended while another was innermost: calls interleave on this thread (its
+ * coroutines switch inside BIO calls), so no call here can be attributed any more. */
+extern __thread bool biowatch_broken __attribute__((tls_model("initial-exec")));
+
+/* The calls of this thread go to k until the matching pop (nested BIO calls: the innermost).
+ * False, and the proof failed, on a thread whose calls interleave. */
+static inline bool biowatch_push(struct bioproof_call *k)
 {
+	if (biowatch_broken) {
+		bioproof_fail(k, BIOPROOF_INTERLEAVED);
+		return false;
+	}
 	k->outer = biowatch_top;
 	biowatch_top = k;
+	return true;
+}
+
+/* The shim's own kernel-side I/O inside a watched BIO call (TLS inside TLS, the outer connection
+ * in the kernel): the bytes pass the kernel's TLS, not as the BIO gave them; never a proof. */
+static inline void biowatch_unseen(void)
+{
+	if (__builtin_expect(biowatch_top != NULL, 0))
+		bioproof_unseen(biowatch_top);
 }
 
 /* void *: also a pthread cleanup handler, so that a cancelled BIO call leaves no watch behind. */
-static inline void biowatch_pop(void *k)
+static inline void biowatch_pop(void *p)
 {
-	biowatch_top = ((struct bioproof_call *)k)->outer;
+	struct bioproof_call *k = p;
+	if (__builtin_expect(biowatch_top == k, 1)) {
+		biowatch_top = k->outer;
+		return;
+	}
+	/* Not the innermost: its outer link may name a call that already ended. */
+	biowatch_broken = true;
+	biowatch_top = NULL;
+	bioproof_fail(k, BIOPROOF_INTERLEAVED);
 }
+
+/* ---- for the two interposition files, biowatch.c (data calls) and biowait.c (waits, and the
+ * calls the watch cannot follow): each has its own table `next` of libc's functions and its own
+ * resolve_next() ---- */
+
+#define BIOWATCH_EXPORT __attribute__((visibility("default")))
+#define NEXT_MEMBER(f)	__typeof__(f) *f;
+#define NEXT_RESOLVE(f) *(void **)&next.f = dlsym(RTLD_NEXT, #f);
+/* libc's function, resolved first when called before the constructors ran. */
+#define NEXT(f) \
+	(atomic_load_explicit(&next.done, memory_order_acquire) ? (void)0 : resolve_next(), next.f)
+/* Outside a watched BIO call (k NULL) with libc's function known: that function at once, nothing
+ * saved; anything else (IN_BIO, a separate function) resolves first or watches the call. */
+#define READY(k, f) __builtin_expect((k) == NULL && __atomic_load_n(&next.f, __ATOMIC_RELAXED), 1)
+#define IN_BIO	    static __attribute__((noinline, cold))
+
+/* Reports to the proof with errno kept. A libc call from a signal handler that interrupted a
+ * report cannot be followed: it fails the proof. */
+#define BIOWATCH_REPORT(k, stmt)            \
+	do {                                \
+		int saved_errno = errno;    \
+		if ((k)->busy) {            \
+			bioproof_unseen(k); \
+		} else {                    \
+			(k)->busy = true;   \
+			stmt;               \
+			(k)->busy = false;  \
+		}                           \
+		errno = saved_errno;        \
+	} while (0)
 
 #endif

@@ -14,6 +14,7 @@
 #include "real.h"
 
 __thread struct bioproof_call *biowatch_top;
+__thread bool biowatch_broken;
 
 static atomic_bool kernel_lacks_ktls;
 
@@ -58,8 +59,9 @@ static int call_bio(struct conn *c, enum bio_kind kind, unsigned char *buf, size
 	if (!proof_open(c) ||
 	    !bioproof_begin(&k, &c->proof, kind == BIO_SEND ? DIR_TX : DIR_RX, buf, len, max_wait))
 		return call_app(c, kind, buf, len, timeout);
+	if (!biowatch_push(&k))
+		return call_app(c, kind, buf, len, timeout);
 	int ret;
-	biowatch_push(&k);
 	pthread_cleanup_push(biowatch_pop, &k);
 	ret = call_app(c, kind, buf, len, timeout);
 	pthread_cleanup_pop(1);

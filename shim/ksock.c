@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include "biowatch.h"
 #include "fdwatch.h"
 #include "log.h"
 
@@ -121,6 +122,7 @@ static bool is_our_socket(struct ksock *ks, int fd)
 
 int ksock_check(struct ksock *ks)
 {
+	biowatch_unseen(); /* every kernel-side I/O passes here */
 	const mbedtls_net_context *net = ks->net;
 	/* The hot path: the BIO names the same number (a custom BIO has no number to read: its proven
 	 * one), and nothing closed or replaced it since. */

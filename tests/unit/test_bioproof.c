@@ -7,6 +7,7 @@
 #include <mbedtls/ssl.h>
 
 #include "bioproof.h"
+#include "biowatch.h"
 #include "tap.h"
 
 #define FD   3
@@ -213,13 +214,41 @@ static void test_other_rules(void)
 	expect(BIOPROOF_AHEAD, "a read inside a send callback");
 }
 
+/* The watch stack (biowatch.h): nested calls go to the innermost; a call that ends while another
+ * is innermost (coroutines switching inside BIO calls) fails both, and every later one. */
+static void test_watch_stack(void)
+{
+	struct bioproof outer_p = { 0 }, inner_p = { 0 }, later_p = { 0 };
+	struct bioproof_call outer, inner, later;
+	unsigned char buf[4] = { 0 };
+	bioproof_begin(&outer, &outer_p, DIR_RX, buf, sizeof(buf), -1);
+	bioproof_begin(&inner, &inner_p, DIR_RX, buf, sizeof(buf), -1);
+	bool pushed = biowatch_push(&outer) && biowatch_push(&inner) && biowatch_top == &inner;
+	biowatch_pop(&inner);
+	tap_ok(pushed && biowatch_top == &outer && !inner_p.why && !biowatch_broken,
+	       "nested BIO calls: the innermost watched, the outer one again after it returns");
+	pushed = biowatch_push(&inner);
+	biowatch_pop(&outer); /* ends first: a switch to another coroutine */
+	biowatch_pop(&inner);
+	bioproof_begin(&later, &later_p, DIR_RX, buf, sizeof(buf), -1);
+	bool refused = !biowatch_push(&later);
+	tap_ok(pushed && refused && biowatch_top == NULL && outer_p.why == inner_p.why &&
+		       later_p.why == inner_p.why && inner_p.why &&
+		       !strcmp(inner_p.why, BIOPROOF_INTERLEAVED),
+	       "interleaved calls on one thread: both failed, no watch left, later ones refused");
+	bioproof_release(&outer_p);
+	bioproof_release(&inner_p);
+	bioproof_release(&later_p);
+}
+
 int main(void)
 {
-	tap_plan(30);
+	tap_plan(32);
 	test_honest();
 	test_send_lies();
 	test_recv_lies();
 	test_descriptors();
 	test_other_rules();
+	test_watch_stack();
 	return tap_done();
 }
