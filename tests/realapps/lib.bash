@@ -197,6 +197,23 @@ expect_conns() {
 	fi
 }
 
+# expect_bio_fallback WHICH N TLS [WHY]: exactly N connection lines containing WHICH, all TLS TLS,
+# each keeping both directions in Mbed TLS with a reason "custom BIO: " followed by WHY (a grep -E
+# pattern; default: any). HOST_OK=1: on the host (no kTLS) "kernel has no kTLS" does as well.
+expect_bio_fallback() {
+	local which=$1 n=$2 tls=$3 why="custom BIO: (${4:-})" lines total good
+	[ "${HOST_OK:-}" != 1 ] || [ "$KTLS_EXPECT" = kernel ] || why="($why|kernel has no kTLS)"
+	lines=$(grep -F -- "$which" "$D/shim.log" 2>/dev/null || true)
+	total=$(printf '%s' "$lines" | grep -c . || true)
+	good=$(printf '%s\n' "$lines" | grep -F " version=TLSv$tls suite=" | grep -E " tx=user\($why" |
+		grep -cE " rx=user\($why" || true)
+	if [ "$total" -ne "$n" ] || [ "$good" -ne "$n" ]; then
+		echo "# '$which': expected $n lines 'version=TLSv$tls ... tx=user($why...) rx=user($why...)', got $total ($good matching):"
+		show "$D/shim.log"
+		return 1
+	fi
+}
+
 # expect_counters N: the kernel's counters moved by exactly N TX and N RX installs (kTLS kernel)
 # or not at all (host); no decryption error (at most $ERR_OK where a case explains why).
 expect_counters() {
