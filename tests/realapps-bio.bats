@@ -55,6 +55,22 @@ micropython_client_case() {
 	micropython_client_case 1.2
 }
 
+# The opt-out a program that needs its callbacks runs with: every connection stays in Mbed TLS,
+# its callbacks called for every record, and the line says why.
+@test "MicroPython tls client with KTLS_SHIM_CUSTOM_BIO=0: byte-exact, stays in Mbed TLS" {
+	local st=0
+	start_lighttpd 1.3
+	KTLS_SHIM_CUSTOM_BIO=0 shimmed "$RA/bin/micropython" "$BATS_TEST_DIRNAME/realapps/fetch.py" \
+		127.0.0.1 "$PORT" /mid "$CERTS/ca.crt" "$D/mp.mid" >"$D/mp.out" 2>&1 || st=$?
+	[ "$st" -eq 0 ] || { echo "# micropython GET exit $st"; show "$D/mp.out" "$D/shim.log"; false; }
+	same_as "$D/mp.mid" mid
+	stop_lighttpd
+	expect_conns "ktlsshim[$LPID]: " 1 1.3
+	expect_bio_fallback " role=client " 1 1.3 "offload turned off \(KTLS_SHIM_CUSTOM_BIO=0\)"
+	expect_counters 1
+	figures "TLS 1.3: micropython $(size_of mid) bytes; $(grep -F " role=client " "$D/shim.log" | cut -d' ' -f2-)"
+}
+
 # The server: tests/realapps/serve.py takes one curl request (a 24 MiB body) and answers with
 # www/$BIG on the same connection.
 micropython_server_case() {
