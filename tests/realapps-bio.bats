@@ -71,6 +71,45 @@ micropython_client_case() {
 	figures "TLS 1.3: micropython $(size_of mid) bytes; $(grep -F " role=client " "$D/shim.log" | cut -d' ' -f2-)"
 }
 
+# After the hand-off the shim reads the socket with the timeout the program set on it
+# (settimeout(1): SO_RCVTIMEO). The server (openssl s_server, -naccept 2) completes the handshake
+# and then says nothing: the program's read must fail after the timeout exactly as with Mbed TLS
+# alone (KTLS_SHIM_CUSTOM_BIO=0 on the same server just before): same exit status, same output.
+@test "MicroPython tls client with a 1 s socket timeout, its server silent: offloaded, the same error as Mbed TLS alone" {
+	local try spid='' bio st t0 ms=()
+	mkfifo "$D/in"
+	for try in 1 2 3 4 5; do
+		PORT=$(free_port)
+		timeout 120 openssl s_server -accept "127.0.0.1:$PORT" -cert "$CERTS/server-rsa.crt" \
+			-key "$CERTS/server-rsa.key" -tls1_3 -naccept 2 -quiet <"$D/in" >"$D/ss.out" 2>&1 &
+		spid=$!
+		_PIDS+=("$spid")
+		exec 8>"$D/in" # (its input stays open and silent until the end)
+		listening "$spid" "$PORT" && break
+		exec 8>&-
+		spid=''
+	done
+	[ -n "$spid" ] || { echo "# openssl s_server did not listen"; show "$D/ss.out"; false; }
+	for bio in 0 1; do
+		st=0 t0=$(date +%s%N)
+		KTLS_SHIM_CUSTOM_BIO=$bio shimmed "$RA/bin/micropython" "$BATS_TEST_DIRNAME/realapps/fetch.py" \
+			127.0.0.1 "$PORT" /small "$CERTS/ca.crt" "$D/mp.body" - 1 >"$D/mp.$bio" 2>&1 || st=$?
+		ms+=($((($(date +%s%N) - t0) / 1000000)))
+		echo "$st" >>"$D/mp.$bio"
+		[ "$bio" = 1 ] || { mkdir "$D/off" && mv "$D/shim.log" "$D/off/"; }
+	done
+	exec 8>&-
+	counters_delta
+	diff "$D/mp.0" "$D/mp.1" || { show "$D/off/shim.log" "$D/shim.log"; false; }
+	grep -q '^OSError' "$D/mp.1" && [ "$(tail -n 1 "$D/mp.1")" != 0 ] || { show "$D/mp.1"; false; }
+	# (each waited for its timeout: an immediate error would not be the same behaviour)
+	[ "${ms[0]}" -ge 1000 ] && [ "${ms[1]}" -ge 1000 ] || { echo "# runs took ${ms[*]} ms, want >= 1000 each"; false; }
+	D=$D/off expect_bio_fallback " role=client " 1 1.3 "offload turned off"
+	expect_conns " role=client " 1 1.3
+	expect_counters 1
+	figures "micropython's read after 1 s of silence, Mbed TLS alone then the kernel: $(grep '^OSError' "$D/mp.1"), exit $(tail -n 1 "$D/mp.1"), after ${ms[0]} and ${ms[1]} ms"
+}
+
 # The server: tests/realapps/serve.py takes one curl request (a 24 MiB body) and answers with
 # www/$BIG on the same connection.
 micropython_server_case() {

@@ -2,8 +2,9 @@
 # MicroPython: one HTTPS request with MicroPython's own TLS module (Debian 13's build has `tls`,
 # the C core that upstream's `ssl` wraps; both drive Mbed TLS through BIO callbacks around a
 # MicroPython socket object). A GET of PATH, or with UPLOAD a POST of that file's bytes; the
-# response body goes to OUT as it arrives, the HTTP status line to stdout.
-# usage: micropython fetch.py HOST PORT PATH CA_FILE OUT [UPLOAD]
+# response body goes to OUT as it arrives, the HTTP status line to stdout. TIMEOUT: the socket's
+# settimeout() in seconds (MicroPython sets SO_RCVTIMEO and SO_SNDTIMEO).
+# usage: micropython fetch.py HOST PORT PATH CA_FILE OUT [UPLOAD|- [TIMEOUT]]
 import sys
 import os
 import socket
@@ -11,12 +12,14 @@ import tls
 
 CHUNK = 16384
 host, port, path, ca, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-upload = sys.argv[6] if len(sys.argv) > 6 else None
+upload = sys.argv[6] if len(sys.argv) > 6 and sys.argv[6] != "-" else None
+timeout = float(sys.argv[7]) if len(sys.argv) > 7 else None
 ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
 ctx.verify_mode = tls.CERT_REQUIRED
 with open(ca, "rb") as f:
     ctx.load_verify_locations(f.read())
 s = socket.socket()
+s.settimeout(timeout)
 s.connect(socket.getaddrinfo(host, port)[0][-1])
 ss = ctx.wrap_socket(s, server_hostname="localhost")
 
