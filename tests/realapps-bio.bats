@@ -4,13 +4,14 @@
 # the private root tests/realapps/setup prepares: MicroPython's `tls` module (client and server),
 # libgit2 cloning and pushing over HTTPS (tests/realapps/git-client.c calls its public API; the BIO
 # is libgit2's) and nng's nngcat. Their peers: Debian 13's lighttpd (serving git-http-backend for
-# libgit2), curl, and nngcat itself.
+# libgit2), curl, openssl s_server, and nngcat itself.
 #
 # Where the shim can prove the socket behind the callbacks (MicroPython, libgit2 by default), the
 # connection must be carried by the kernel in both directions inside tools/ktls-vm
 # (KTLS_EXPECT=kernel: `tx=kernel rx=kernel`, /proc/net/tls_stat counts every shimmed connection)
 # and go through the fallback on the host. Where it cannot (nng's buffering BIO; libgit2 polling
-# with its own timeout), it must say why and stay in Mbed TLS on any kernel. Every byte is checked.
+# with its own timeout), it must say why and stay in Mbed TLS on any kernel. Every byte is checked,
+# and what the program sees when its socket times out must not change with the kernel.
 # KTLS_TEST_QUICK=1: www/mid instead of the 64 MiB www/big (MicroPython's uploads stay 24 MiB, as
 # in tests/realapps.bats) and of the 24 MiB libgit2 clones and pushes.
 load realapps/lib
