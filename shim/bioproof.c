@@ -83,9 +83,9 @@ void bioproof_unseen(struct bioproof_call *k)
 	fail(k->p, BIOPROOF_UNSEEN);
 }
 
-void bioproof_fail(struct bioproof_call *k, const char *why)
+void bioproof_fail(struct bioproof *p, const char *why)
 {
-	fail(k->p, why);
+	fail(p, why);
 }
 
 void bioproof_wait(struct bioproof_call *k, long timeout_ms)

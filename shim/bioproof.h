@@ -62,7 +62,7 @@ bool bioproof_begin(struct bioproof_call *k, struct bioproof *p, enum dir d,
 void bioproof_data(struct bioproof_call *k, enum dir d, int fd, unsigned gen,
 		   const struct iovec *iov, int iovcnt, ssize_t result);
 void bioproof_unseen(struct bioproof_call *k); /* a call whose bytes the watch cannot follow */
-void bioproof_fail(struct bioproof_call *k, const char *why); /* a rule of the watch\'s own */
+void bioproof_fail(struct bioproof *p, const char *why);      /* a rule of the watch's own */
 void bioproof_wait(struct bioproof_call *k, long timeout_ms); /* poll/select; < 0: no timeout */
 void bioproof_end(struct bioproof_call *k, int ret);	      /* the BIO returned ret */
 

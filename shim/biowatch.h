@@ -23,7 +23,7 @@ extern __thread bool biowatch_broken __attribute__((tls_model("initial-exec")));
 static inline bool biowatch_push(struct bioproof_call *k)
 {
 	if (biowatch_broken) {
-		bioproof_fail(k, BIOPROOF_INTERLEAVED);
+		bioproof_fail(k->p, BIOPROOF_INTERLEAVED);
 		return false;
 	}
 	k->outer = biowatch_top;
@@ -50,7 +50,7 @@ static inline void biowatch_pop(void *p)
 	/* Not the innermost: its outer link may name a call that already ended. */
 	biowatch_broken = true;
 	biowatch_top = NULL;
-	bioproof_fail(k, BIOPROOF_INTERLEAVED);
+	bioproof_fail(k->p, BIOPROOF_INTERLEAVED);
 }
 
 /* ---- for the two interposition files, biowatch.c (data calls) and biowait.c (waits, and the

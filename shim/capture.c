@@ -56,6 +56,7 @@ static int call_bio(struct conn *c, enum bio_kind kind, unsigned char *buf, size
 	 * no loss; 0 is for ever there, so any finite wait is the BIO's own. */
 	long max_wait = kind == BIO_RECV_TIMEOUT && timeout ? (long)timeout : -1;
 	struct bioproof_call k;
+	c->bio_called = true;
 	if (!proof_open(c) ||
 	    !bioproof_begin(&k, &c->proof, kind == BIO_SEND ? DIR_TX : DIR_RX, buf, len, max_wait))
 		return call_app(c, kind, buf, len, timeout);
@@ -161,8 +162,12 @@ void capture_set_bio(struct conn *c, void *bio, mbedtls_ssl_send_t *s, mbedtls_s
 	c->ks.net_send = s == real.net_send;
 	c->ks.net_bio = is_net_bio(c);
 	c->ks.waits = rt != NULL;
-	/* Once watched, a connection stays custom: the bytes already counted went through it. */
+	/* Once watched, a connection stays custom: the bytes already counted went through it. One
+	 * that becomes custom after BIO calls had calls nobody watched. */
+	bool was_custom = c->custom;
 	c->custom = !c->ks.net_bio || c->proof.have_fd || c->proof.why;
+	if (c->custom && !was_custom && c->bio_called)
+		bioproof_fail(&c->proof, BIOPROOF_UNSEEN);
 	/* A custom BIO proven before cannot be followed to other callbacks: nothing proves them. */
 	if ((c->ks.owner[DIR_TX] == OWNER_KERNEL || c->ks.owner[DIR_RX] == OWNER_KERNEL) &&
 	    (c->ks.net_bio || !same))

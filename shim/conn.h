@@ -35,6 +35,7 @@ struct conn {
 	/* A BIO other than Mbed TLS's plain socket functions: the socket behind it must be proven
 	 * (bioproof.h) from the first BIO call to the hand-off. */
 	bool custom;
+	bool bio_called; /* a BIO call was made on this connection */
 	struct bioproof proof;
 	/* The application's export-keys callback, chained. */
 	mbedtls_ssl_export_keys_t *app_export;

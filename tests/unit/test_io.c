@@ -217,6 +217,19 @@ static void test_write(struct ksock *ks)
 	       "after mbedtls_net_free: INVALID_CONTEXT, nothing sent");
 }
 
+/* A custom BIO's socket (issue 15): its context is the app's own, never read as a net context. */
+static void test_custom_bio(struct ksock *ks)
+{
+	setup(ks, TLS_1_3, false);
+	ks->net = NULL; /* read as mbedtls_net_context, it would crash */
+	ks->net_send = ks->net_bio = false;
+	tap_ok(io_write(ks, hello, 5) == 5 && nsent == 1,
+	       "custom BIO: the proven descriptor written, the app's context not read");
+	ks->moved = true; /* set_bio with other callbacks after the hand-off */
+	tap_ok(io_write(ks, hello, 5) == MBEDTLS_ERR_SSL_BAD_INPUT_DATA && nsent == 1,
+	       "custom BIO replaced after the hand-off: BAD_INPUT_DATA, nothing sent");
+}
+
 /* ---- RX: data ---- */
 
 static void test_read_data(struct ksock *ks)
@@ -392,9 +405,10 @@ int main(void)
 	test_fd = fds[0];
 	mbedtls_ssl_init(&ssl);
 	conf_note_endpoint((const mbedtls_ssl_config *)&server_conf, MBEDTLS_SSL_IS_SERVER);
-	tap_plan(43);
+	tap_plan(45);
 	struct ksock ks = { 0 };
 	test_write(&ks);
+	test_custom_bio(&ks);
 	test_read_data(&ks);
 	test_timeout(&ks);
 	test_alerts(&ks);
