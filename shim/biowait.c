@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -25,6 +26,8 @@ int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts, const s
 	X(pselect)     \
 	X(__poll_chk)  \
 	X(__ppoll_chk) \
+	X(epoll_wait)  \
+	X(epoll_pwait) \
 	X(sendfile)    \
 	X(sendfile64)  \
 	X(splice)      \
@@ -206,6 +209,38 @@ EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts, 
 	struct bioproof_call *k = biowatch_top;
 	return READY(k, __ppoll_chk) ? next.__ppoll_chk(fds, n, ts, ss, fdslen)
 				     : ppoll_chk_in_bio(k, fds, n, ts, ss, fdslen);
+}
+
+IN_BIO int epoll_wait_in_bio(struct bioproof_call *k, int ep, struct epoll_event *ev, int n,
+			     int timeout)
+{
+	if (!k)
+		return NEXT(epoll_wait)(ep, ev, n, timeout);
+	waits(k, timeout);
+	return NEXT(epoll_wait)(ep, ev, n, timeout);
+}
+
+EXPORT int epoll_wait(int ep, struct epoll_event *ev, int n, int timeout)
+{
+	struct bioproof_call *k = biowatch_top;
+	return READY(k, epoll_wait) ? next.epoll_wait(ep, ev, n, timeout)
+				    : epoll_wait_in_bio(k, ep, ev, n, timeout);
+}
+
+IN_BIO int epoll_pwait_in_bio(struct bioproof_call *k, int ep, struct epoll_event *ev, int n,
+			      int timeout, const sigset_t *ss)
+{
+	if (!k)
+		return NEXT(epoll_pwait)(ep, ev, n, timeout, ss);
+	waits(k, timeout);
+	return NEXT(epoll_pwait)(ep, ev, n, timeout, ss);
+}
+
+EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int n, int timeout, const sigset_t *ss)
+{
+	struct bioproof_call *k = biowatch_top;
+	return READY(k, epoll_pwait) ? next.epoll_pwait(ep, ev, n, timeout, ss)
+				     : epoll_pwait_in_bio(k, ep, ev, n, timeout, ss);
 }
 
 IN_BIO int select_in_bio(struct bioproof_call *k, int n, fd_set *r, fd_set *w, fd_set *e,
