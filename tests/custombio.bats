@@ -168,6 +168,18 @@ expect_bio_user() {
 	expect_bio_user 'waits with its own timeout'
 }
 
+@test "custom BIO timeout-error (SO_RCVTIMEO, its EAGAIN an error of its own): stays in Mbed TLS" {
+	bio_pair timeout-error --tls "$TLS_NEWEST" --up 1M --down 1M
+	expect_bio_user 'its socket can time out or not block'
+}
+
+@test "custom BIO poll-first (polls for ever, then recv): offloaded; on non-blocking sockets (blocking emulated): stays in Mbed TLS" {
+	bio_pair poll-first --tls "$TLS_NEWEST" --up 1M --down 1M
+	expect_kernel
+	bio_pair poll-first --tls "$TLS_NEWEST" --nonblock --up 1M --down 1M
+	expect_bio_user 'its socket can time out or not block'
+}
+
 @test "custom BIO buffering (reads ahead): stays in Mbed TLS, TLS 1.3 and 1.2" {
 	for tls in $TLS_VERSIONS; do
 		bio_pair buffering --tls "$tls" --up 1M --down 1M

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -25,6 +26,8 @@ static const char *const names[BIO_MODE_COUNT] = {
 	[BIO_SYNC_IOV] = "sync-iov",
 	[BIO_SYNC_MSG] = "sync-msg",
 	[BIO_OWN_WAIT] = "own-wait",
+	[BIO_TIMEOUT_ERROR] = "timeout-error",
+	[BIO_POLL_FIRST] = "poll-first",
 	[BIO_BUFFERING] = "buffering",
 	[BIO_ASYNC] = "async",
 	[BIO_TWO_SOCKET] = "two-socket",
@@ -135,6 +138,24 @@ static int own_wait_recv(void *ctx, unsigned char *buf, size_t len)
 	return sock_recv(ctx, buf, len);
 }
 
+/* A timeout of the socket (SO_RCVTIMEO) told as an error of the app's own. */
+static int timeout_error_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	ENTER(ctx);
+	ssize_t r = recv(fd, buf, len, 0);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return MBEDTLS_ERR_NET_RECV_FAILED;
+	return result(r, false);
+}
+
+/* No timeout of its own, yet never WANT_READ on a non-blocking socket: blocking, emulated. */
+static int poll_first_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	ENTER(ctx);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, -1) < 0 ? bio_io_error(false) : sock_recv(ctx, buf, len);
+}
+
 static int rw_send(void *ctx, const unsigned char *buf, size_t len)
 {
 	ENTER(ctx);
@@ -189,6 +210,8 @@ static const struct {
 	[BIO_SYNC_IOV] = { iov_send, iov_recv },
 	[BIO_SYNC_MSG] = { msg_send, msg_recv },
 	[BIO_OWN_WAIT] = { sync_send, own_wait_recv },
+	[BIO_TIMEOUT_ERROR] = { sync_send, timeout_error_recv },
+	[BIO_POLL_FIRST] = { sync_send, poll_first_recv },
 };
 
 /* ---- the modes with state ------------------------------------------------------------------- */
@@ -385,6 +408,9 @@ struct bio *bio_start(mbedtls_ssl_context *ssl, mbedtls_net_context *net, enum b
 			names[mode]);
 		exit(2);
 	}
+	struct timeval tv = { .tv_sec = 10 };
+	if (mode == BIO_TIMEOUT_ERROR && setsockopt(net->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)))
+		bio_die("SO_RCVTIMEO");
 	if (BIO_STATELESS(mode)) {
 		mbedtls_ssl_set_bio(ssl, net, stateless[mode].send, stateless[mode].recv,
 				    !read_timeout_ms  ? NULL

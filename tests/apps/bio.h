@@ -18,6 +18,10 @@ enum bio_mode {
 	BIO_SYNC_IOV, /* writev/readv */
 	BIO_SYNC_MSG, /* sendmsg/recvmsg */
 	BIO_OWN_WAIT, /* sync, but each recv waits first in poll() with a 10 s timeout of its own */
+	BIO_TIMEOUT_ERROR, /* sync on a socket with SO_RCVTIMEO (10 s); recv's EAGAIN is an error of
+			    * its own, not WANT_READ (MicroPython's settimeout) */
+	BIO_POLL_FIRST,	   /* sync, but each recv waits first in poll() for ever (with --nonblock:
+			    * a blocking socket emulated on a non-blocking one) */
 	BIO_BUFFERING,	/* reads 4 KiB ahead into its own buffer */
 	BIO_ASYNC,	/* two threads do the socket I/O; the callbacks only copy */
 	BIO_TWO_SOCKET, /* each record also copied to a second TCP socket */
@@ -33,7 +37,7 @@ int bio_mode_parse(const char *name);
 /* The modes' names, for --help: "net|sync|...". */
 const char *bio_mode_list(void);
 /* Modes whose callbacks keep no state of their own (the context is the net context). */
-#define BIO_STATELESS(m) ((m) <= BIO_OWN_WAIT)
+#define BIO_STATELESS(m) ((m) <= BIO_POLL_FIRST)
 
 struct bio;
 

@@ -85,6 +85,8 @@ static const struct optdef {
 		      "BIO callbacks: net (mbedtls_net_*, the default); the app's own: sync"
 		      " (send/recv), sync-rw (write/read), sync-iov (writev/readv), sync-msg"
 		      " (sendmsg/recvmsg), own-wait (sync, polls 10 s before each recv),"
+		      " timeout-error (SO_RCVTIMEO 10 s, its EAGAIN an error of its own),"
+		      " poll-first (polls for ever before each recv),"
 		      " buffering (reads ahead), async (other threads do the"
 		      " I/O), two-socket (copies to a second socket), lie-count (one send reports"
 		      " a byte it sends later), lie-fewer (one send reports a byte fewer), "
