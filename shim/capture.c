@@ -142,8 +142,9 @@ static bool has_timeout(int fd, int opt)
 static const char *answer_refusal(const struct bioproof *p, int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
-	bool timeout[DIR_COUNT] = { [DIR_TX] = has_timeout(fd, SO_SNDTIMEO),
-				    [DIR_RX] = has_timeout(fd, SO_RCVTIMEO) };
+	bool timeout[DIR_COUNT];
+	timeout[DIR_TX] = has_timeout(fd, SO_SNDTIMEO);
+	timeout[DIR_RX] = has_timeout(fd, SO_RCVTIMEO);
 	return bioproof_answer_verdict(p, fl < 0 || (fl & O_NONBLOCK), timeout);
 }
 

@@ -409,7 +409,8 @@ struct bio *bio_start(mbedtls_ssl_context *ssl, mbedtls_net_context *net, enum b
 		exit(2);
 	}
 	struct timeval tv = { .tv_sec = 10 };
-	if (mode == BIO_TIMEOUT_ERROR && setsockopt(net->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)))
+	if (mode == BIO_TIMEOUT_ERROR &&
+	    setsockopt(net->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)))
 		bio_die("SO_RCVTIMEO");
 	if (BIO_STATELESS(mode)) {
 		mbedtls_ssl_set_bio(ssl, net, stateless[mode].send, stateless[mode].recv,

@@ -22,13 +22,13 @@ enum bio_mode {
 			    * its own, not WANT_READ (MicroPython's settimeout) */
 	BIO_POLL_FIRST,	   /* sync, but each recv waits first in poll() for ever (with --nonblock:
 			    * a blocking socket emulated on a non-blocking one) */
-	BIO_BUFFERING,	/* reads 4 KiB ahead into its own buffer */
-	BIO_ASYNC,	/* two threads do the socket I/O; the callbacks only copy */
-	BIO_TWO_SOCKET, /* each record also copied to a second TCP socket */
-	BIO_LIE_COUNT,	/* one send reports a byte more than the socket took (sent later) */
-	BIO_LIE_FEWER,	/* one send reports a byte fewer than the socket took (skipped later) */
-	BIO_LIE_BYTES,	/* every byte XORed on the wire, undone on receipt */
-	BIO_SWITCH_FD,	/* dup()s the socket to a new number mid-handshake, closes the old */
+	BIO_BUFFERING,	   /* reads 4 KiB ahead into its own buffer */
+	BIO_ASYNC,	   /* two threads do the socket I/O; the callbacks only copy */
+	BIO_TWO_SOCKET,	   /* each record also copied to a second TCP socket */
+	BIO_LIE_COUNT,	   /* one send reports a byte more than the socket took (sent later) */
+	BIO_LIE_FEWER,	   /* one send reports a byte fewer than the socket took (skipped later) */
+	BIO_LIE_BYTES,	   /* every byte XORed on the wire, undone on receipt */
+	BIO_SWITCH_FD,	   /* dup()s the socket to a new number mid-handshake, closes the old */
 	BIO_MODE_COUNT
 };
 

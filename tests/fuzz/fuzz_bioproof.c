@@ -143,8 +143,7 @@ static void check(const struct bioproof *p)
 {
 	int fd;
 	unsigned gen_now = p->have_fd && p->fd >= 3 && p->fd < 3 + NFD ? m.gen[p->fd - 3] : 0;
-	if (bioproof_verdict(p, gen_now, &fd) ||
-	    bioproof_answer_verdict(p, m.nonblock, m.timeout))
+	if (bioproof_verdict(p, gen_now, &fd) || bioproof_answer_verdict(p, m.nonblock, m.timeout))
 		return;
 	CHECK(answers_known());
 	CHECK(fd == 3 || fd == 4);

@@ -279,7 +279,8 @@ static void test_would_block(void)
 	blocked(DIR_TX, EWB, NULL, RD);
 	expect(BIOPROOF_OWN_WAY, "a send's EAGAIN answered WANT_READ");
 	blocked(DIR_RX, EWB, NULL, RD);
-	blocked(DIR_RX, 0, NULL, MBEDTLS_ERR_NET_RECV_FAILED); /* another error: not a would-block */
+	blocked(DIR_RX, 0, NULL,
+		MBEDTLS_ERR_NET_RECV_FAILED); /* another error: not a would-block */
 	honest();
 	expect(NULL, "WANT_READ seen, then an error that is no would-block");
 }
