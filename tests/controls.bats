@@ -596,7 +596,7 @@ bad_line() {
 			;;
 		esac
 	done <"$ROOT/README.md"
-	[ "$rows" -eq 10 ]
+	[ "$rows" -eq 11 ]
 	for bad in "--bogus -- true" "--log" "--tx-only --rx-only -- true" ""; do
 		# shellcheck disable=SC2086 # the words of each case
 		run "$ROOT/tools/ktls-run" $bad
