@@ -71,6 +71,8 @@ hidden = $(if $(filter shim/%,$(1)),-fvisibility=hidden)
 SHIM_SRC := $(wildcard shim/*.c)
 APP_SRC := $(wildcard tests/apps/*.c)
 APP_LIB_SRC := $(filter-out tests/apps/mbed-%.c,$(APP_SRC))
+# The apps' own BIO callbacks (--bio), which the lifecycle program uses too (LIFECYCLE_BIO).
+BIO_SRC := tests/apps/bio.c tests/apps/bio-async.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 # The pure parts the unit tests, tools and fuzz targets link directly (no interposition of
 # Mbed TLS's or libc's data calls: test_io fakes some of those).
@@ -102,7 +104,7 @@ $(1)/apps/%: $(1)/obj/tests/apps/%.o $(call objs,$(1),$(APP_LIB_SRC))
 $(1)/unit/%: $(1)/obj/tests/unit/%.o $(call objs,$(1),$(UNIT_LIB_SRC))
 	@mkdir -p $$(@D)
 	$$(CC) $(2) $$(LDFLAGS) -o $$@ $$^ $$(UNIT_LDLIBS)
-$(1)/tests/lifecycle: $(1)/obj/tests/lifecycle/lifecycle.o
+$(1)/tests/lifecycle: $(1)/obj/tests/lifecycle/lifecycle.o $(call objs,$(1),$(BIO_SRC))
 	@mkdir -p $$(@D)
 	$$(CC) $(2) $$(LDFLAGS) -o $$@ $$^ $$(APP_LDLIBS)
 $(1)/tests/load-client: $(1)/obj/tests/load/load-client.o
@@ -122,7 +124,7 @@ $(BUILD)/apps228/%: $(BUILD)/228/obj/tests/apps/%.o $(call objs,$(BUILD)/228,$(A
 	$(CC) $(LDFLAGS) -o $@ $^ $(MBEDTLS228_LIBS) -lpthread
 # And the lifecycle program (tests/lifecycle.bats with LIFECYCLE=build/tests228/lifecycle).
 LIFECYCLE228 := $(BUILD)/tests228/lifecycle
-$(LIFECYCLE228): $(BUILD)/228/obj/tests/lifecycle/lifecycle.o
+$(LIFECYCLE228): $(BUILD)/228/obj/tests/lifecycle/lifecycle.o $(call objs,$(BUILD)/228,$(BIO_SRC))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(MBEDTLS228_LIBS) -lpthread
 $(foreach v,$(SAN_VARIANTS),$(eval $(call VARIANT,$(BUILD)/$(v),$$($(v)_FLAGS))))

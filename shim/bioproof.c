@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <mbedtls/ssl.h>
 
 static void fail(struct bioproof *p, const char *why)
 {
@@ -45,7 +46,7 @@ static bool walk(const struct iovec *iov, int iovcnt, size_t n, unsigned char *a
 }
 
 void bioproof_data(struct bioproof_call *k, enum dir d, int fd, unsigned gen,
-		   const struct iovec *iov, int iovcnt, ssize_t result)
+		   const struct iovec *iov, int iovcnt, ssize_t result, unsigned how)
 {
 	struct bioproof *p = k->p;
 	if (!p->have_fd) {
@@ -55,6 +56,14 @@ void bioproof_data(struct bioproof_call *k, enum dir d, int fd, unsigned gen,
 	} else if (fd != p->fd || gen != p->gen) {
 		fail(p, BIOPROOF_TWO_FDS);
 	}
+	/* After a would-block the plain answer is to return: a call now is a retry (after a wait
+	 * of its own, or at once: emulating a blocking socket), which the shim would not make. */
+	if (k->would_block)
+		fail(p, BIOPROOF_OWN_WAY);
+	if (how & BIOPROOF_DONTWAIT)
+		p->dontwait[d] = true;
+	if (result < 0 && (how & BIOPROOF_WOULD_BLOCK) && d == k->d)
+		k->would_block = true;
 	if (result <= 0)
 		return;
 	if (d != k->d) {
@@ -132,12 +141,25 @@ static void end_rx(struct bioproof_call *k, int ret)
 		p->proven[DIR_RX] = true;
 }
 
+/* How the BIO answered a would-block: WANT_READ / WANT_WRITE with nothing moved is what the shim
+ * answers after the hand-off; the bytes moved before it, reported, are what a socket reports. */
+static void end_would_block(struct bioproof_call *k, int ret)
+{
+	int want = k->d == DIR_TX ? MBEDTLS_ERR_SSL_WANT_WRITE : MBEDTLS_ERR_SSL_WANT_READ;
+	if (ret == want && !k->bytes)
+		k->p->answers_want[k->d] = true;
+	else if (ret <= 0 || (size_t)ret != k->bytes)
+		fail(k->p, BIOPROOF_OWN_WAY); /* its own error (a timeout), or EOF, or a lie */
+}
+
 void bioproof_end(struct bioproof_call *k, int ret)
 {
 	if (k->d == DIR_TX)
 		end_tx(k, ret);
 	else
 		end_rx(k, ret);
+	if (k->would_block)
+		end_would_block(k, ret);
 	if (k->d == DIR_RX && k->bytes)
 		explicit_bzero(k->p->copy, k->bytes); /* ciphertext, but nobody needs it now */
 }
@@ -152,6 +174,20 @@ const char *bioproof_verdict(const struct bioproof *p, unsigned gen_now, int *fd
 	/* Closed or replaced since it was first seen: maybe not the socket the bytes went to. */
 	if (gen_now != p->gen)
 		return BIOPROOF_TWO_FDS;
+	return NULL;
+}
+
+const char *bioproof_answer_verdict(const struct bioproof *p, bool nonblock,
+				    const bool timeout[DIR_COUNT])
+{
+	/* A timeout is per direction and rarely fires in a handshake: its own answer is needed. A
+	 * socket that never blocks (O_NONBLOCK, or MSG_DONTWAIT) hits EAGAIN on receive in nearly
+	 * every handshake, on send in almost none: an answer in either direction is taken for
+	 * both (the BIO showed it passes the socket's would-block on as Mbed TLS's). */
+	bool any = p->answers_want[DIR_TX] || p->answers_want[DIR_RX];
+	for (int d = 0; d < DIR_COUNT; d++)
+		if ((timeout[d] && !p->answers_want[d]) || ((nonblock || p->dontwait[d]) && !any))
+			return BIOPROOF_UNANSWERED;
 	return NULL;
 }
 

@@ -27,6 +27,13 @@
 #define BIOPROOF_ONE_WAY     "custom BIO: not proven in both directions"
 #define BIOPROOF_NO_MEM	     "custom BIO: no memory for the proof"
 #define BIOPROOF_INTERLEAVED "custom BIO: calls interleaved on one thread (coroutines)"
+#define BIOPROOF_OWN_WAY     "custom BIO: answers a would-block its own way"
+#define BIOPROOF_UNANSWERED \
+	"custom BIO: its socket can time out or not block, and the BIO's answer was not seen"
+
+/* What a data call tells beyond its bytes (bioproof_data's how). */
+#define BIOPROOF_WOULD_BLOCK 1u /* it failed with EAGAIN or EWOULDBLOCK */
+#define BIOPROOF_DONTWAIT    2u /* it asked MSG_DONTWAIT: that direction never blocks */
 
 /* One connection's proof. All zero is the start. */
 struct bioproof {
@@ -35,6 +42,10 @@ struct bioproof {
 	unsigned gen;		/* its generation (fdwatch.h) when first seen */
 	const char *why;	/* sticky: the first rule broken; NULL while the proof holds */
 	bool proven[DIR_COUNT]; /* a call of that direction moved bytes and was proven */
+	/* A would-block of that direction answered WANT_READ / WANT_WRITE, as Mbed TLS's contract
+	 * (and the shim after the hand-off) answers it. */
+	bool answers_want[DIR_COUNT];
+	bool dontwait[DIR_COUNT]; /* MSG_DONTWAIT seen in that direction */
 	/* RX: the bytes libc returned in the current call, compared when the BIO returns. Exists
 	 * only until the decision (bioproof_release). */
 	unsigned char *copy;
@@ -49,6 +60,7 @@ struct bioproof_call {
 	size_t len;
 	size_t bytes;	    /* TX: bytes the socket took, each checked; RX: bytes libc returned */
 	long max_wait;	    /* the longest finite wait allowed inside, in ms; -1: none */
+	bool would_block;   /* a data call of this call's direction failed with EAGAIN */
 	volatile bool busy; /* a libc call is being recorded (a signal handler's call taints) */
 	struct bioproof_call *outer; /* the watch stack (biowatch.c) */
 };
@@ -58,9 +70,9 @@ struct bioproof_call {
 bool bioproof_begin(struct bioproof_call *k, struct bioproof *p, enum dir d,
 		    const unsigned char *buf, size_t len, long max_wait);
 /* A data call of direction d on fd (generation gen) that moved result bytes through iov (< 0:
- * it failed). */
+ * it failed); how: BIOPROOF_WOULD_BLOCK, BIOPROOF_DONTWAIT. */
 void bioproof_data(struct bioproof_call *k, enum dir d, int fd, unsigned gen,
-		   const struct iovec *iov, int iovcnt, ssize_t result);
+		   const struct iovec *iov, int iovcnt, ssize_t result, unsigned how);
 void bioproof_unseen(struct bioproof_call *k); /* a call whose bytes the watch cannot follow */
 void bioproof_fail(struct bioproof *p, const char *why);      /* a rule of the watch's own */
 void bioproof_wait(struct bioproof_call *k, long timeout_ms); /* poll/select; < 0: no timeout */
@@ -68,6 +80,10 @@ void bioproof_end(struct bioproof_call *k, int ret);	      /* the BIO returned r
 
 /* NULL and *fd when proven (gen_now: the descriptor's generation now), else why not. */
 const char *bioproof_verdict(const struct bioproof *p, unsigned gen_now, int *fd);
+/* After a NULL verdict: NULL when the BIO's answer is known wherever the socket may not block.
+ * nonblock: O_NONBLOCK on the socket; timeout[d]: SO_RCVTIMEO (RX) / SO_SNDTIMEO (TX) set. */
+const char *bioproof_answer_verdict(const struct bioproof *p, bool nonblock,
+				    const bool timeout[DIR_COUNT]);
 /* The decision is made: the copy is wiped and freed (the verdict stays). */
 void bioproof_release(struct bioproof *p);
 

@@ -53,18 +53,22 @@ __attribute__((constructor)) static void resolve_next(void)
 #define RECV_OK (MSG_DONTWAIT | MSG_WAITALL | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)
 #define SEND_OK (MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE)
 
+/* Called as the libc call returns (errno still its own); flags: its MSG_* flags. */
 static ssize_t seen(struct bioproof_call *k, enum dir d, int fd, unsigned gen,
-		    const struct iovec *iov, int iovcnt, ssize_t r)
+		    const struct iovec *iov, int iovcnt, ssize_t r, int flags)
 {
-	BIOWATCH_REPORT(k, bioproof_data(k, d, fd, gen, iov, iovcnt, r));
+	unsigned how = flags & MSG_DONTWAIT ? BIOPROOF_DONTWAIT : 0;
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		how |= BIOPROOF_WOULD_BLOCK;
+	BIOWATCH_REPORT(k, bioproof_data(k, d, fd, gen, iov, iovcnt, r, how));
 	return r;
 }
 
 static ssize_t seen1(struct bioproof_call *k, enum dir d, int fd, unsigned gen, const void *buf,
-		     ssize_t r)
+		     ssize_t r, int flags)
 {
 	struct iovec v = { .iov_base = (void *)(uintptr_t)buf, .iov_len = r > 0 ? (size_t)r : 0 };
-	return seen(k, d, fd, gen, &v, 1, r);
+	return seen(k, d, fd, gen, &v, 1, r, flags);
 }
 
 static void unseen(struct bioproof_call *k, bool really)
@@ -86,7 +90,7 @@ IN_BIO ssize_t read_in_bio(struct bioproof_call *k, int fd, void *buf, size_t n)
 	if (!k)
 		return NEXT(read)(fd, buf, n);
 	unsigned gen = fdwatch_gen(fd);
-	return seen1(k, DIR_RX, fd, gen, buf, NEXT(read)(fd, buf, n));
+	return seen1(k, DIR_RX, fd, gen, buf, NEXT(read)(fd, buf, n), 0);
 }
 
 EXPORT ssize_t read(int fd, void *buf, size_t n)
@@ -100,7 +104,7 @@ IN_BIO ssize_t read_chk_in_bio(struct bioproof_call *k, int fd, void *buf, size_
 	if (!k)
 		return NEXT(__read_chk)(fd, buf, n, buflen);
 	unsigned gen = fdwatch_gen(fd);
-	return seen1(k, DIR_RX, fd, gen, buf, NEXT(__read_chk)(fd, buf, n, buflen));
+	return seen1(k, DIR_RX, fd, gen, buf, NEXT(__read_chk)(fd, buf, n, buflen), 0);
 }
 
 EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
@@ -115,7 +119,7 @@ IN_BIO ssize_t write_in_bio(struct bioproof_call *k, int fd, const void *buf, si
 	if (!k)
 		return NEXT(write)(fd, buf, n);
 	unsigned gen = fdwatch_gen(fd);
-	return seen1(k, DIR_TX, fd, gen, buf, NEXT(write)(fd, buf, n));
+	return seen1(k, DIR_TX, fd, gen, buf, NEXT(write)(fd, buf, n), 0);
 }
 
 EXPORT ssize_t write(int fd, const void *buf, size_t n)
@@ -130,7 +134,7 @@ IN_BIO ssize_t recv_in_bio(struct bioproof_call *k, int fd, void *buf, size_t n,
 		return NEXT(recv)(fd, buf, n, flags);
 	unsigned gen = fdwatch_gen(fd);
 	unseen(k, flags & ~RECV_OK);
-	return seen1(k, DIR_RX, fd, gen, buf, NEXT(recv)(fd, buf, n, flags));
+	return seen1(k, DIR_RX, fd, gen, buf, NEXT(recv)(fd, buf, n, flags), flags);
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
@@ -146,7 +150,7 @@ IN_BIO ssize_t recv_chk_in_bio(struct bioproof_call *k, int fd, void *buf, size_
 		return NEXT(__recv_chk)(fd, buf, n, buflen, flags);
 	unsigned gen = fdwatch_gen(fd);
 	unseen(k, flags & ~RECV_OK);
-	return seen1(k, DIR_RX, fd, gen, buf, NEXT(__recv_chk)(fd, buf, n, buflen, flags));
+	return seen1(k, DIR_RX, fd, gen, buf, NEXT(__recv_chk)(fd, buf, n, buflen, flags), flags);
 }
 
 EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
@@ -163,7 +167,7 @@ IN_BIO ssize_t recvfrom_in_bio(struct bioproof_call *k, int fd, void *buf, size_
 		return NEXT(recvfrom)(fd, buf, n, flags, addr, alen);
 	unsigned gen = fdwatch_gen(fd);
 	unseen(k, flags & ~RECV_OK);
-	return seen1(k, DIR_RX, fd, gen, buf, NEXT(recvfrom)(fd, buf, n, flags, addr, alen));
+	return seen1(k, DIR_RX, fd, gen, buf, NEXT(recvfrom)(fd, buf, n, flags, addr, alen), flags);
 }
 
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
@@ -182,7 +186,7 @@ IN_BIO ssize_t recvfrom_chk_in_bio(struct bioproof_call *k, int fd, void *buf, s
 	unsigned gen = fdwatch_gen(fd);
 	unseen(k, flags & ~RECV_OK);
 	return seen1(k, DIR_RX, fd, gen, buf,
-		     NEXT(__recvfrom_chk)(fd, buf, n, buflen, flags, addr, alen));
+		     NEXT(__recvfrom_chk)(fd, buf, n, buflen, flags, addr, alen), flags);
 }
 
 EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
@@ -200,7 +204,7 @@ IN_BIO ssize_t send_in_bio(struct bioproof_call *k, int fd, const void *buf, siz
 		return NEXT(send)(fd, buf, n, flags);
 	unsigned gen = fdwatch_gen(fd);
 	unseen(k, flags & ~SEND_OK);
-	return seen1(k, DIR_TX, fd, gen, buf, NEXT(send)(fd, buf, n, flags));
+	return seen1(k, DIR_TX, fd, gen, buf, NEXT(send)(fd, buf, n, flags), flags);
 }
 
 EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
@@ -217,7 +221,7 @@ IN_BIO ssize_t sendto_in_bio(struct bioproof_call *k, int fd, const void *buf, s
 		return NEXT(sendto)(fd, buf, n, flags, addr, alen);
 	unsigned gen = fdwatch_gen(fd);
 	unseen(k, flags & ~SEND_OK);
-	return seen1(k, DIR_TX, fd, gen, buf, NEXT(sendto)(fd, buf, n, flags, addr, alen));
+	return seen1(k, DIR_TX, fd, gen, buf, NEXT(sendto)(fd, buf, n, flags, addr, alen), flags);
 }
 
 EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
@@ -233,7 +237,7 @@ IN_BIO ssize_t readv_in_bio(struct bioproof_call *k, int fd, const struct iovec 
 	if (!k)
 		return NEXT(readv)(fd, iov, cnt);
 	unsigned gen = fdwatch_gen(fd);
-	return seen(k, DIR_RX, fd, gen, iov, cnt, NEXT(readv)(fd, iov, cnt));
+	return seen(k, DIR_RX, fd, gen, iov, cnt, NEXT(readv)(fd, iov, cnt), 0);
 }
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
@@ -247,7 +251,7 @@ IN_BIO ssize_t writev_in_bio(struct bioproof_call *k, int fd, const struct iovec
 	if (!k)
 		return NEXT(writev)(fd, iov, cnt);
 	unsigned gen = fdwatch_gen(fd);
-	return seen(k, DIR_TX, fd, gen, iov, cnt, NEXT(writev)(fd, iov, cnt));
+	return seen(k, DIR_TX, fd, gen, iov, cnt, NEXT(writev)(fd, iov, cnt), 0);
 }
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
@@ -264,7 +268,7 @@ IN_BIO ssize_t recvmsg_in_bio(struct bioproof_call *k, int fd, struct msghdr *ms
 	bool odd = odd_msg(msg, flags, RECV_OK);
 	unseen(k, odd);
 	ssize_t r = NEXT(recvmsg)(fd, msg, flags);
-	return odd ? r : seen(k, DIR_RX, fd, gen, msg->msg_iov, (int)msg->msg_iovlen, r);
+	return odd ? r : seen(k, DIR_RX, fd, gen, msg->msg_iov, (int)msg->msg_iovlen, r, flags);
 }
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
@@ -281,7 +285,7 @@ IN_BIO ssize_t sendmsg_in_bio(struct bioproof_call *k, int fd, const struct msgh
 	bool odd = odd_msg(msg, flags, SEND_OK);
 	unseen(k, odd);
 	ssize_t r = NEXT(sendmsg)(fd, msg, flags);
-	return odd ? r : seen(k, DIR_TX, fd, gen, msg->msg_iov, (int)msg->msg_iovlen, r);
+	return odd ? r : seen(k, DIR_TX, fd, gen, msg->msg_iov, (int)msg->msg_iovlen, r, flags);
 }
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)

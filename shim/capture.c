@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "capture.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <mbedtls/net_sockets.h>
 
 #include "biowatch.h"
@@ -126,6 +129,25 @@ static bool is_net_bio(const struct conn *c)
 	return !c->app_recv_timeout || c->app_recv_timeout == real.net_recv_timeout;
 }
 
+/* SO_RCVTIMEO or SO_SNDTIMEO set (or unreadable: unsure counts as set). */
+static bool has_timeout(int fd, int opt)
+{
+	struct timeval tv = { 0 };
+	socklen_t l = sizeof(tv);
+	return getsockopt(fd, SOL_SOCKET, opt, &tv, &l) || tv.tv_sec || tv.tv_usec;
+}
+
+/* The socket's mode now: where a call can return EAGAIN, the BIO's answer to it must have been
+ * seen (bioproof_answer_verdict), or after the hand-off the shim would answer in its place. */
+static const char *answer_refusal(const struct bioproof *p, int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	bool timeout[DIR_COUNT];
+	timeout[DIR_TX] = has_timeout(fd, SO_SNDTIMEO);
+	timeout[DIR_RX] = has_timeout(fd, SO_RCVTIMEO);
+	return bioproof_answer_verdict(p, fl < 0 || (fl & O_NONBLOCK), timeout);
+}
+
 int capture_bio_fd(const struct conn *c, const char **why)
 {
 	*why = NULL;
@@ -138,6 +160,8 @@ int capture_bio_fd(const struct conn *c, const char **why)
 	int fd;
 	const struct bioproof *p = &c->proof;
 	*why = bioproof_verdict(p, p->have_fd ? fdwatch_gen(p->fd) : 0, &fd);
+	if (!*why)
+		*why = answer_refusal(p, fd);
 	return fd;
 }
 

@@ -221,7 +221,8 @@ in_kernel() {
 	in_kernel $((4 * NV))
 }
 
-@test "socket freed and the same net context connected elsewhere: no plaintext out, no cleartext in" {
+# fd_reconnect: the fd-reconnect case and what it must show (run with each kind of BIO).
+fd_reconnect() {
 	lifecycle fd-reconnect
 	[ "$(grep -c '^  fd reused: yes$' "$P")" -eq $((2 * NV)) ]
 	[ "$(grep -c '^  plaintext on the new connection: no$' "$P")" -eq $((2 * NV)) ]
@@ -239,6 +240,10 @@ in_kernel() {
 	else
 		same_as_plain
 	fi
+}
+
+@test "socket freed and the same net context connected elsewhere: no plaintext out, no cleartext in" {
+	fd_reconnect
 }
 
 @test "part of a record read: get_bytes_avail and check_pending announce the rest" {
@@ -287,4 +292,78 @@ in_kernel() {
 	else
 		[ "$d_rx" -eq 0 ]
 	fi
+}
+
+# ---- the same after a custom-BIO hand-off (issue 15): LIFECYCLE_BIO=sync, the app's own callbacks
+# doing send/recv on the socket, which the shim proves and offloads like mbedtls_net_*. Tagged
+# custombio: after the hand-off nothing of them depends on the Mbed TLS ABI, so the 2.28 run
+# leaves them out (tools/run-tests).
+
+# bats test_tags=custombio
+@test "custom BIO: fork after the hand-off, the child goes on, or the parent does" {
+	export LIFECYCLE_BIO=sync
+	for who in child parent; do
+		lifecycle "fork-$who"
+		same_as_plain
+		in_kernel 2
+	done
+}
+
+# custom_fd_gone: the dead context's results in a fd-closed or fd-reused run with LIFECYCLE_BIO. In
+# plain Mbed TLS they are the app's callback's (MBEDTLS_ERR_NET_INVALID_CONTEXT for a freed net
+# context). After a hand-off the shim calls no callback of the app's, so it cannot know that
+# answer: it says MBEDTLS_ERR_SSL_BAD_INPUT_DATA, as for set_bio to another socket, and sends
+# nothing; every other line (the peer's EOF, the new connection's bytes) is the plain run's.
+custom_fd_gone() {
+	grep -q '^  write: -0x0045$' "$P"
+	if [ "$KTLS_EXPECT" = kernel ]; then
+		if ! diff -u <(sed 's/: -0x0045$/: -0x7100/' "$P") "$S" >"$BATS_TEST_TMPDIR/diff"; then
+			sed 's/^/#   /' "$BATS_TEST_TMPDIR/diff"
+			return 1
+		fi
+		[ "$SHIM_STATUS" -eq 0 ]
+	else
+		same_as_plain
+	fi
+}
+
+# bats test_tags=custombio
+@test "custom BIO: fd closed under a live context, and its number reused: a clear error, nothing reaches the new connection" {
+	export LIFECYCLE_BIO=sync
+	lifecycle fd-closed
+	custom_fd_gone
+	in_kernel $((4 * NV))
+	lifecycle fd-reused
+	[ "$(grep -c '^  fd reused: yes$' "$P")" -eq $((2 * NV)) ]
+	[ "$(grep -c '^  new connection: stray bytes: none, none$' "$S")" -eq $((2 * NV)) ]
+	custom_fd_gone
+	in_kernel $((8 * NV))
+}
+
+# bats test_tags=custombio
+@test "custom BIO: socket freed and the same net context connected elsewhere: no plaintext out, no cleartext in" {
+	export LIFECYCLE_BIO=sync
+	fd_reconnect
+}
+
+# bats test_tags=custombio
+@test "custom BIO: socket made non-blocking, or given a short SO_RCVTIMEO, after the hand-off: honoured" {
+	export LIFECYCLE_BIO=sync
+	lifecycle mode-change
+	[ "$(grep -c '^  waited for the data: yes$' "$P")" -eq $((2 * NV)) ]
+	[ "$(grep -c '^  read, non-blocking: -0x6900$' "$P")" -eq $((2 * NV)) ]
+	[ "$(grep -c "^  returned after the socket's timeout: yes$" "$P")" -eq $((2 * NV)) ]
+	same_as_plain
+	in_kernel $((4 * NV))
+}
+
+# bats test_tags=custombio
+@test "custom BIO: TLS inside TLS, the outer ends on the app's own BIO: the inner ends stay in Mbed TLS" {
+	export LIFECYCLE_BIO=sync
+	lifecycle nested
+	[ "$(grep -c '^  inner exchange: ok$' "$P")" -eq "$NV" ]
+	same_as_plain
+	in_kernel $((2 * NV)) # the outer ends only
+	# The inner ends' BIO is the outer connection: never a socket of their own.
+	[ "$KTLS_EXPECT" != kernel ] || [ "$(grep -c 'tx=user(custom BIO: ' "$L")" -eq $((2 * NV)) ]
 }

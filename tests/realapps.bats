@@ -1,15 +1,15 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: Apache-2.0
 # Real programs nobody here wrote, unchanged, with the shim preloaded: Debian 13's lighttpd 1.4.79
-# with mod_mbedtls, MicroPython's tls module and nng's nngcat, all on Debian 13's Mbed TLS 3.6, run
-# from the private root tests/realapps/setup prepares (their glibc is newer than this system's).
-# Their peers are curl, openssl s_client, our mbed-client (shimmed too), MicroPython and nngcat.
+# with mod_mbedtls on Debian 13's Mbed TLS 3.6, run from the private root tests/realapps/setup
+# prepares (their glibc is newer than this system's). Its peers are curl, openssl s_client and our
+# mbed-client (shimmed too). The programs with BIO callbacks of their own (MicroPython, libgit2,
+# nngcat) are in tests/realapps-bio.bats; the last case here checks the root for all of them.
 #
 # The same cases run inside tools/ktls-vm with KTLS_EXPECT=kernel, where every lighttpd connection
 # must move TX and RX to the kernel (its log line says tx=kernel rx=kernel and /proc/net/tls_stat
 # counts exactly the shimmed connections), and on the host (no kTLS) with KTLS_EXPECT=user, where
-# the same transfers must succeed through the fallback. MicroPython and nngcat use their own BIO
-# callbacks: the shim cannot prove their socket and must say so and stay out of the way, in both.
+# the same transfers must succeed through the fallback.
 #
 # The first run downloads the programs (on the host: the VM has no network). A set-up problem
 # fails every test with its reason; nothing is skipped. KTLS_TEST_QUICK=1: the 64 MiB transfers
@@ -287,70 +287,6 @@ keyupdate_followed_case() {
 	post_handshake_case 1.2 R
 }
 
-micropython_case() {
-	local tls=$1 st=0
-	start_lighttpd "$tls"
-	env LD_PRELOAD="$SHIM" KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE="$D/shim.log" \
-		timeout 60 "$RA/bin/micropython" "$BATS_TEST_DIRNAME/realapps/fetch.py" 127.0.0.1 "$PORT" \
-		/small "$CERTS/ca.crt" "$D/mp.small" >"$D/mp.out" 2>&1 || st=$?
-	[ "$st" -eq 0 ] || { echo "# micropython exit $st"; show "$D/mp.out" "$D/shim.log"; false; }
-	grep -q '^HTTP/1.1 200 OK' "$D/mp.out"
-	same_as "$D/mp.small" small
-	stop_lighttpd
-	expect_conns "ktlsshim[$LPID]: " 1 "$tls"
-	# MicroPython's BIO is its own: the shim must say so and stay in user space, on any kernel.
-	expect_conns " role=client " 1 "$tls" "custom BIO (socket not proven)"
-	expect_counters 1
-	figures "TLS $tls: micropython $(size_of small) bytes; $(grep -F " role=client " "$D/shim.log" | cut -d' ' -f2-)"
-}
-
-@test "MicroPython tls client (custom BIO) against lighttpd TLS 1.3: byte-exact, clean fallback" {
-	micropython_case 1.3
-}
-
-@test "MicroPython tls client (custom BIO) against lighttpd TLS 1.2: byte-exact, clean fallback" {
-	micropython_case 1.2
-}
-
-@test "nngcat req/rep over tls+tcp, both ends shimmed: byte-exact messages, clean fallback" {
-	head -c 300000 /dev/urandom >"$D/request"
-	head -c 200000 /dev/urandom >"$D/reply"
-	local shim=(env LD_PRELOAD="$SHIM" KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE="$D/shim.log")
-	local try rpid='' n=3 i st
-	for try in 1 2 3 4 5; do
-		PORT=$(free_port)
-		"${shim[@]}" timeout 60 "$RA/bin/nngcat" --rep --listen "tls+tcp://127.0.0.1:$PORT" \
-			--cert "$CERTS/server-rsa.crt" --key "$CERTS/server-rsa.key" --raw --count "$n" \
-			--file "$D/reply" >"$D/rep.out" 2>"$D/rep.err" &
-		rpid=$!
-		_PIDS+=("$rpid")
-		listening "$rpid" "$PORT" && break
-		rpid=''
-		grep -qs 'in use' "$D/rep.err" || break
-	done
-	[ -n "$rpid" ] || { echo "# nngcat --rep did not listen"; show "$D/rep.err"; false; }
-	for ((i = 0; i < n; i++)); do
-		st=0
-		"${shim[@]}" timeout 60 "$RA/bin/nngcat" --req --dial "tls+tcp://localhost:$PORT" \
-			--cacert "$CERTS/ca.crt" --raw --file "$D/request" >"$D/req.$i.out" 2>"$D/req.$i.err" || st=$?
-		[ "$st" -eq 0 ] || { echo "# nngcat --req exit $st"; show "$D/req.$i.err" "$D/rep.err"; false; }
-		cmp "$D/req.$i.out" "$D/reply"
-	done
-	st=0
-	wait "$rpid" || st=$?
-	[ "$st" -eq 0 ] || { echo "# nngcat --rep exit $st"; show "$D/rep.err"; false; }
-	# The replier printed each request it got, back to back.
-	cat "$D/request" "$D/request" "$D/request" | cmp - "$D/rep.out"
-	counters_delta
-	# nng drives Mbed TLS through its own buffers: no socket the shim can prove, on any kernel.
-	expect_conns " role=server " "$n" 1.3 "custom BIO (socket not proven)"
-	expect_conns " role=client " "$n" 1.3 "custom BIO (socket not proven)"
-	# one line per process on the client side: each nngcat --req made one connection
-	[ "$(grep -F " role=client " "$D/shim.log" | cut -d: -f1 | sort -u | wc -l)" -eq "$n" ]
-	expect_counters 0
-	figures "$n exchanges of 300000 + 200000 bytes; $(grep -F " role=server " "$D/shim.log" | head -n 1 | cut -d' ' -f2-)"
-}
-
 # Inside the private root: one Mbed TLS per process, the root's Debian 13 3.6 build (the shim links
 # none and uses the program's), and every other library from the root, none from the host.
 @test "private root: one Mbed TLS 3.6 in each program, every library from Debian 13" {
@@ -360,9 +296,11 @@ micropython_case() {
 	LD_PRELOAD="$SHIM" LD_DEBUG=libs LD_DEBUG_OUTPUT="$D/ld.micropython" \
 		"$RA/bin/micropython" -c 'import tls'
 	LD_PRELOAD="$SHIM" LD_DEBUG=libs LD_DEBUG_OUTPUT="$D/ld.nngcat" "$RA/bin/nngcat" --version >/dev/null
+	# (its usage message: every library loaded, nothing else done)
+	LD_PRELOAD="$SHIM" LD_DEBUG=libs LD_DEBUG_OUTPUT="$D/ld.git-client" "$RA/bin/git-client" 2>/dev/null || true
 	local want
 	want=$(sha256sum <"$RA/root/usr/lib/x86_64-linux-gnu/libmbedtls.so.21" | cut -d' ' -f1)
-	for prog in lighttpd micropython nngcat; do
+	for prog in lighttpd micropython nngcat git-client; do
 		local inits mbed
 		inits=$(cat "$D/ld.$prog".* | sed -n 's/.*calling init: //p' | sort -u)
 		mbed=$(grep '/libmbedtls\.so' <<<"$inits" || true)

@@ -37,6 +37,7 @@ enum optid {
 	OPT_TLS,
 	OPT_SUITE,
 	OPT_NONBLOCK,
+	OPT_BIO,
 	OPT_READ_TIMEOUT,
 	OPT_DELAY,
 	OPT_TICKETS,
@@ -80,6 +81,17 @@ static const struct optdef {
 			"offer/accept only this Mbed TLS ciphersuite (and,"
 			" without --tls, only its protocol version)" },
 	[OPT_NONBLOCK] = { "nonblock", NULL, BOTH, "non-blocking socket and a poll() loop" },
+	[OPT_BIO] = { "bio", "MODE", BOTH,
+		      "BIO callbacks: net (mbedtls_net_*, the default); the app's own: sync"
+		      " (send/recv), sync-rw (write/read), sync-iov (writev/readv), sync-msg"
+		      " (sendmsg/recvmsg), own-wait (sync, polls 10 s before each recv),"
+		      " timeout-error (SO_RCVTIMEO 10 s, its EAGAIN an error of its own),"
+		      " poll-first (polls for ever before each recv),"
+		      " buffering (reads ahead), async (other threads do the"
+		      " I/O), two-socket (copies to a second socket), lie-count (one send reports"
+		      " a byte it sends later), lie-fewer (one send reports a byte fewer), "
+		      "lie-bytes (XORed on the wire), switch-fd"
+		      " (moves to a dup mid-handshake); see tests/apps/bio.h" },
 	[OPT_READ_TIMEOUT] = { "read-timeout", "MS", BOTH,
 			       "mbedtls_ssl_conf_read_timeout and the"
 			       " recv_timeout callback; timeouts in data phases are counted and "
@@ -262,6 +274,11 @@ void opts_parse(struct opts *o, enum role role, int argc, char **argv)
 				bad_usage(role, "unknown ciphersuite '%s'", optarg);
 			break;
 		case OPT_NONBLOCK: o->nonblock = true; break;
+		case OPT_BIO:
+			if (bio_mode_parse(optarg) < 0)
+				bad_usage(role, "--bio wants one of %s", bio_mode_list());
+			o->bio = (enum bio_mode)bio_mode_parse(optarg);
+			break;
 		case OPT_READ_TIMEOUT:
 			o->read_timeout_ms = (uint32_t)parse_count(role, name, optarg, 1, INT_MAX);
 			break;
@@ -314,6 +331,8 @@ void opts_parse(struct opts *o, enum role role, int argc, char **argv)
 	/* The server's incoming data ends with the client's close: nothing can follow it. */
 	if (role == ROLE_SERVER && o->recv_file && (o->down || o->send_file))
 		bad_usage(role, "--recv-file on the server leaves no room for a down phase");
+	if (o->read_timeout_ms && o->bio != BIO_NET && o->bio != BIO_SYNC)
+		bad_usage(role, "--read-timeout works with --bio net or sync only");
 	if (o->echo && (o->down || o->recv_file || (role == ROLE_SERVER && o->send_file)))
 		bad_usage(role, "--echo takes no --down or --recv-file, and on the server no"
 				" --send-file");
@@ -905,6 +924,7 @@ static int conn_exchange(struct conn *c)
 
 	if ((ret = drive(c, mbedtls_ssl_handshake)) != 0)
 		return conn_fail(c, "handshake", ret);
+	c->bio_calls_hs = bio_calls;
 	/* TLS 1.2 sessions can be taken right away; TLS 1.3 ones come as tickets, later. */
 	if (client && o->resume &&
 	    mbedtls_ssl_get_version_number(c->ssl) == MBEDTLS_SSL_VERSION_TLS1_2 &&
@@ -959,11 +979,11 @@ int conn_run(struct conn *c)
 	bool client = o->role == ROLE_CLIENT;
 
 	conn_current = c;
+	bio_calls = 0; /* a connection runs on one thread: the count is its own */
 	c->client_port = client_port(c);
 	if (o->nonblock)
 		mbedtls_net_set_nonblock(&c->net);
-	mbedtls_ssl_set_bio(c->ssl, &c->net, mbedtls_net_send, mbedtls_net_recv,
-			    o->read_timeout_ms ? mbedtls_net_recv_timeout : NULL);
+	c->bio = bio_start(c->ssl, &c->net, o->bio, o->read_timeout_ms);
 	if (client)
 		mbedtls_ssl_set_verify(c->ssl, note_verify, c);
 	c->buf = malloc(2 * o->chunk); /* what was read, and what was expected */
@@ -977,9 +997,15 @@ int conn_run(struct conn *c)
 		       c->resumed ? "yes" : "no", c->peer_close, c->timeouts);
 		if (client && o->resume)
 			printf("RESUMED %s\n", c->resumed ? "yes" : "no");
+		/* After a hand-off the shim calls none of the app's callbacks. */
+		if (o->bio != BIO_NET)
+			printf("BIO %d calls: handshake=%lu after=%lu\n", c->idx, c->bio_calls_hs,
+			       bio_calls - c->bio_calls_hs);
 	}
 	free(c->buf);
 	c->buf = NULL;
+	bio_end(c->bio);
+	c->bio = NULL;
 	mbedtls_net_free(&c->net);
 	conn_current = NULL;
 	return ret;

@@ -13,6 +13,8 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/version.h>
 
+#include "bio.h"
+
 /* The apps are also built against Mbed TLS 2.28 (build/apps228): TLS 1.2 only, and a few 3.6
  * names spelled the 2.28 way. */
 #if MBEDTLS_VERSION_MAJOR == 2
@@ -38,6 +40,7 @@ struct opts {
 	int tickets, chain, connections, parallel, serve;
 	size_t chunk;
 	uint64_t pre, up, down; /* bytes: pre-data each way, client->server, server->client */
+	enum bio_mode bio;
 };
 
 /* Parses argv for ROLE; prints usage and exits on --help (0) or a bad option (2). */
@@ -71,6 +74,9 @@ struct conn {
 	const char *peer_close;	 /* how the peer ended: "notify" (close_notify) or "eof" */
 	uint64_t sent, received; /* bulk bytes (up/down phases) */
 	unsigned char *buf;	 /* o->chunk bytes */
+	struct bio *bio;	 /* --bio's state (NULL: none) */
+	/* --bio: its callbacks' calls in the handshake */
+	unsigned long bio_calls_hs;
 };
 
 /* The server's handshake callbacks run on the connection's thread: this finds its conn. */

@@ -3,14 +3,18 @@
  * lying, with an oracle of its own: whenever the verdict says "proven" on descriptor F, the bytes
  * that went out on F are exactly the bytes Mbed TLS sent, the bytes read from F exactly the bytes
  * Mbed TLS received, nothing moved on another descriptor, F was never replaced, and no call the
- * watch cannot follow and no wait of the BIO's own happened. No lying sequence is ever proven.
+ * watch cannot follow and no wait of the BIO's own happened; every would-block was answered
+ * WANT_READ/WANT_WRITE (or by the bytes moved before it), and where the socket's mode lets a
+ * call return EAGAIN such an answer was seen. No lying sequence is ever proven.
  *
- * Input: a list of BIO calls. Per call: byte 0 bit 0 the direction, bit 1 a recv_timeout (max
+ * Input: byte 0 the socket's mode at the decision (bit 0 O_NONBLOCK, bit 1 SO_RCVTIMEO, bit 2
+ * SO_SNDTIMEO); then a list of BIO calls. Per call: byte 0 bit 0 the direction, bit 1 a recv_timeout (max
  * wait 1000 ms), bits 2-3 how many libc events (0-3), bits 4-7 the buffer length (1-16); then per
  * event two bytes (kind, amount); then one byte for the BIO's return and, for a send, the buffer. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <mbedtls/ssl.h>
 
 #include "bioproof.h"
 
@@ -34,7 +38,12 @@ static struct {
 	unsigned gen[NFD];		    /* each descriptor's generation now */
 	unsigned used_gen[NFD];		    /* its generation at its first use, +1 (0: unused) */
 	bool replaced[NFD];		    /* used, then closed or replaced */
-	bool forbidden;			    /* an unseen call or an own wait happened */
+	bool forbidden;			    /* an unseen call, an own wait or own answer happened */
+	bool nonblock, timeout[DIR_COUNT];  /* the socket's mode at the decision */
+	bool dontwait[DIR_COUNT];	    /* MSG_DONTWAIT asked in that direction */
+	bool answered[DIR_COUNT];	    /* a would-block answered WANT_READ / WANT_WRITE */
+	bool blocked;			    /* this call had a would-block of its direction */
+	size_t moved;			    /* bytes this call moved in its direction */
 } m;
 
 struct input {
@@ -67,7 +76,8 @@ static void use_fd(int i)
 }
 
 /* One libc event inside the call: a data call (either direction, either descriptor, honest bytes
- * or not), a call the watch cannot see, a wait, or the descriptor replaced. */
+ * or not, failed or not: kind bit 4 fails it, bit 5 with EAGAIN; bit 6 asks MSG_DONTWAIT), a call
+ * the watch cannot see, a wait, or the descriptor replaced. */
 static void event(struct bioproof_call *k, struct input *in, unsigned char *rxbuf, size_t *rxn)
 {
 	unsigned kind = take(in), amount = take(in);
@@ -95,10 +105,17 @@ static void event(struct bioproof_call *k, struct input *in, unsigned char *rxbu
 		bytes[j] = (kind & 2) && d == DIR_TX && k->d == DIR_TX && k->bytes + j < k->len
 				   ? k->buf[k->bytes + j]
 				   : (unsigned char)(amount * 31 + j * 7);
-	long r = (kind & 4) ? -1 : (long)n;
+	long r = (kind & 0x14) ? -1 : (long)n;
+	unsigned how = (r < 0 && (kind & 0x20) ? BIOPROOF_WOULD_BLOCK : 0) |
+		       (kind & 0x40 ? BIOPROOF_DONTWAIT : 0);
 	struct iovec v = { .iov_base = bytes, .iov_len = n };
 	use_fd(i);
-	bioproof_data(k, d, 3 + i, m.gen[i], &v, 1, r);
+	bioproof_data(k, d, 3 + i, m.gen[i], &v, 1, r, how);
+	m.forbidden |= m.blocked; /* a retry after a would-block */
+	m.blocked |= (how & BIOPROOF_WOULD_BLOCK) && d == k->d;
+	m.dontwait[d] |= (how & BIOPROOF_DONTWAIT) != 0;
+	if (r > 0 && d == k->d)
+		m.moved += n;
 	if (r > 0)
 		append(&m.wire[i][d], bytes, n);
 	if (r > 0 && d == DIR_RX && k->d == DIR_RX) /* what an honest BIO would return */
@@ -111,13 +128,24 @@ static bool same(const struct stream *a, const struct stream *b)
 	return a->n == b->n && !memcmp(a->b, b->b, a->n);
 }
 
+/* Where a call may return EAGAIN, a WANT answer was seen (O_NONBLOCK: in either direction). */
+static bool answers_known(void)
+{
+	bool any = m.answered[DIR_TX] || m.answered[DIR_RX];
+	for (int d = 0; d < DIR_COUNT; d++)
+		if ((m.timeout[d] && !m.answered[d]) || ((m.nonblock || m.dontwait[d]) && !any))
+			return false;
+	return true;
+}
+
 /* The oracle, after every call. */
 static void check(const struct bioproof *p)
 {
 	int fd;
 	unsigned gen_now = p->have_fd && p->fd >= 3 && p->fd < 3 + NFD ? m.gen[p->fd - 3] : 0;
-	if (bioproof_verdict(p, gen_now, &fd))
+	if (bioproof_verdict(p, gen_now, &fd) || bioproof_answer_verdict(p, m.nonblock, m.timeout))
 		return;
+	CHECK(answers_known());
 	CHECK(fd == 3 || fd == 4);
 	int i = fd - 3, o = 1 - i;
 	CHECK(!m.forbidden && !m.replaced[i] && m.used_gen[i] == m.gen[i] + 1);
@@ -140,12 +168,21 @@ static void one_call(struct bioproof *p, struct input *in)
 	struct bioproof_call k;
 	if (!bioproof_begin(&k, p, d, buf, len, d == DIR_RX && (head & 2) ? 1000 : -1))
 		return;
+	m.blocked = false;
+	m.moved = 0;
 	for (unsigned e = (head >> 2) & 3; e; e--)
 		event(&k, in, rxbuf, &rxn);
-	/* The return: what was moved (honest), or anything from -1 to len + 2. */
+	/* The return: what was moved (honest), WANT_READ or WANT_WRITE, or anything from -1 to
+	 * len + 2. */
 	unsigned rb = take(in);
-	int ret =
-		(rb & 1) ? (int)(d == DIR_TX ? k.bytes : rxn) : (int)(rb >> 1) % ((int)len + 4) - 1;
+	int ret = (rb & 1)   ? (int)(d == DIR_TX ? k.bytes : rxn)
+		  : (rb & 4) ? ((rb & 8) ? MBEDTLS_ERR_SSL_WANT_READ : MBEDTLS_ERR_SSL_WANT_WRITE)
+			     : (int)(rb >> 4) % ((int)len + 4) - 1;
+	int want = d == DIR_TX ? MBEDTLS_ERR_SSL_WANT_WRITE : MBEDTLS_ERR_SSL_WANT_READ;
+	if (m.blocked && ret == want && !m.moved)
+		m.answered[d] = true;
+	else if (m.blocked && (ret <= 0 || (size_t)ret != m.moved))
+		m.forbidden = true; /* answered its own way */
 	if (d == DIR_RX) {
 		memcpy(buf, rxbuf, rxn);
 		if (rb & 2)
@@ -164,6 +201,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct bioproof p = { 0 };
 	struct input in = { .p = data, .left = size };
 	memset(&m, 0, sizeof(m));
+	unsigned mode = take(&in);
+	m.nonblock = mode & 1;
+	m.timeout[DIR_RX] = mode & 2;
+	m.timeout[DIR_TX] = mode & 4;
 	while (in.left) {
 		one_call(&p, &in);
 		check(&p);

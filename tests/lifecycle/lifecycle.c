@@ -9,6 +9,9 @@
  * partial-read, write-contract (each for TLS 1.3 and 1.2, the abuse on the client end and then on
  * the server end), nested (TLS inside TLS, both versions), ticket, reset [N], free-thread [N],
  * fork-child, fork-parent, fork-alternate, fork-threads [N]; versions (the TLS versions it runs).
+ * LIFECYCLE_BIO=sync (or sync-rw, sync-iov, sync-msg: tests/apps/bio.h) gives every TCP end the
+ * app's own BIO callbacks instead of mbedtls_net_*, without a read timeout (mode-change then
+ * also reads against the socket's own SO_RCVTIMEO).
  * Built against 2.28 (no TLS 1.3) it runs the TLS 1.2 half of each case, the cases that use one
  * connection run it with TLS 1.2, and ticket (TLS 1.3 only) fails.
  * Output: one line per step ("STEP: ok", "STEP: -0x0045", "STEP: eof", "STEP: 17 bytes"), then
@@ -40,6 +43,8 @@
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 #include <psa/crypto.h>
+
+#include "../apps/bio.h"
 
 #define WATCHDOG_S 60
 
@@ -75,6 +80,7 @@ static mbedtls_pk_context srv_key[2];
 static mbedtls_net_context listener;
 static char port[16];
 static atomic_int failures;
+static enum bio_mode bio_mode; /* LIFECYCLE_BIO: every TCP end's callbacks (net by default) */
 
 /* Where the program is, for the watchdog's message (a step that never returns is a hang). */
 static _Atomic(const char *) current_step = "start";
@@ -263,7 +269,7 @@ static void end_init(struct end *e, bool client)
 
 static void end_bio(struct end *e, mbedtls_net_context *net)
 {
-	mbedtls_ssl_set_bio(&e->ssl, net, mbedtls_net_send, mbedtls_net_recv, NULL);
+	bio_start(&e->ssl, net, bio_mode, 0); /* stateless modes only: nothing to end */
 }
 
 static void end_free(struct end *e)
@@ -654,8 +660,8 @@ static void *server_handshake(void *arg)
 	return (void *)(intptr_t)mbedtls_ssl_handshake(&s->ssl);
 }
 
-/* pair_open for apps whose BIO waits with a read timeout (mbedtls_net_recv_timeout, 3 s):
- * blocking sockets, the server's handshake on a thread; the hand-off is at its end. */
+/* pair_open for apps whose BIO waits with a read timeout (mbedtls_net_recv_timeout, 3 s), or
+ * in the socket with LIFECYCLE_BIO: blocking sockets, the server's handshake on a thread; the hand-off is at its end. */
 static void pair_open_timeout(struct pair *p)
 {
 	end_init(&p->c, true);
@@ -663,8 +669,10 @@ static void pair_open_timeout(struct pair *p)
 	tcp_pair(&p->c.net, &p->s.net);
 	mbedtls_ssl_conf_read_timeout(&cconf, 3000);
 	mbedtls_ssl_conf_read_timeout(&sconf, 3000);
-	mbedtls_ssl_set_bio(&p->c.ssl, &p->c.net, mbedtls_net_send, NULL, mbedtls_net_recv_timeout);
-	mbedtls_ssl_set_bio(&p->s.ssl, &p->s.net, mbedtls_net_send, NULL, mbedtls_net_recv_timeout);
+	/* An app's own BIO waits in the socket instead (a timeout of its own stays in Mbed TLS). */
+	uint32_t timeout = bio_mode == BIO_NET ? 3000 : 0;
+	bio_start(&p->c.ssl, &p->c.net, bio_mode, timeout);
+	bio_start(&p->s.ssl, &p->s.net, bio_mode, timeout);
 	current_step = "handshake";
 	pthread_t t;
 	void *rs;
@@ -675,8 +683,27 @@ static void pair_open_timeout(struct pair *p)
 		die("handshake", rc ? rc : (int)(intptr_t)rs);
 }
 
-/* The app's BIO waits with the config's read timeout (mbedtls_net_recv_timeout); after the
- * hand-off it sets its own SO_RCVTIMEO, and later makes the socket non-blocking. */
+/* An app's own BIO on a blocking socket with a short SO_RCVTIMEO and nothing to read: its recv
+ * gives up when the socket's timeout expires (EAGAIN: WANT_READ), and so must the shim's. */
+static void read_rcvtimeo(struct end *e)
+{
+	struct timeval short_wait = { .tv_usec = 300000 }, mine = { .tv_sec = 7 };
+	setsockopt(e->net.fd, SOL_SOCKET, SO_RCVTIMEO, &short_wait, sizeof(short_wait));
+	current_step = "read, SO_RCVTIMEO 300 ms";
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	unsigned char b[64];
+	int ret = mbedtls_ssl_read(&e->ssl, b, sizeof(b));
+	long ms = ms_since(&t0);
+	step_read("  read, SO_RCVTIMEO 300 ms", ret);
+	printf("  returned after the socket's timeout: %s\n",
+	       ms >= 250 && ms < 3000 ? "yes" : "no");
+	setsockopt(e->net.fd, SOL_SOCKET, SO_RCVTIMEO, &mine, sizeof(mine));
+}
+
+/* The app's BIO waits with the config's read timeout (mbedtls_net_recv_timeout), or, with its
+ * own callbacks, in the socket; after the hand-off it sets its own SO_RCVTIMEO (with its own
+ * callbacks also a short one), and later makes the socket non-blocking. */
 static void abuse_mode_change(struct pair *p, struct end *abused, struct end *peer)
 {
 	(void)p;
@@ -687,6 +714,8 @@ static void abuse_mode_change(struct pair *p, struct end *abused, struct end *pe
 	read_delayed(abused, peer, "  read, blocking");
 	getsockopt(abused->net.fd, SOL_SOCKET, SO_RCVTIMEO, &now, &l);
 	printf("  the app's SO_RCVTIMEO kept: %s\n", now.tv_sec == 7 ? "yes" : "no");
+	if (bio_mode != BIO_NET)
+		read_rcvtimeo(abused);
 	mbedtls_net_set_nonblock(&abused->net);
 	current_step = "read, non-blocking socket";
 	read_delayed(abused, peer, "  read, non-blocking");
@@ -1194,6 +1223,13 @@ int main(int argc, char **argv)
 	signal(SIGALRM, on_alarm);
 	alarm(WATCHDOG_S * 5);
 	setup(argv[1]);
+	const char *bio = getenv("LIFECYCLE_BIO");
+	int m = bio ? bio_mode_parse(bio) : BIO_NET;
+	if (m < 0 || !BIO_STATELESS(m)) {
+		fprintf(stderr, "LIFECYCLE_BIO: net, sync, sync-rw, sync-iov or sync-msg\n");
+		return 2;
+	}
+	bio_mode = (enum bio_mode)m;
 	const char *c = argv[2];
 	int n = argc > 3 ? atoi(argv[3]) : 0;
 	if (!strcmp(c, "fd-closed"))

@@ -39,13 +39,13 @@ setup_file() {
 		# TLS 1.3 rekey (Linux 6.14+) changes what a client KeyUpdate gets.
 		[[ $("$ROOT/build/tools/ktls-probe" --json 2>/dev/null) == *'"rekey":true'* ]] &&
 			echo yes >"$BATS_FILE_TMPDIR/rekey"
-		for t in curl openssl ss ip unshare nsenter sysctl; do
+		for t in curl openssl ss ip unshare nsenter sysctl git; do
 			command -v "$t" >/dev/null || echo "$t is missing"
 		done
 	} >"$SETUP_FAILED"
 	if [ ! -s "$SETUP_FAILED" ]; then
 		# One line for the TAP log: what is under test.
-		echo "# $(awk '$1 ~ /^(lighttpd|micropython|nng-utils|privoxy|mongrel2-core|libmbedtls21|libmbedtls14|libc6)$/ { printf "%s %s  ", $1, $2 }' \
+		echo "# $(awk '$1 ~ /^(lighttpd|micropython|nng-utils|libgit2-1.9|privoxy|mongrel2-core|libmbedtls21|libmbedtls14|libc6)$/ { printf "%s %s  ", $1, $2 }' \
 			"$RA/versions" "$RA12/versions")" >&3
 	fi
 }
@@ -119,7 +119,8 @@ listening() {
 # start_lighttpd TLS [VAR=value...]: lighttpd with TLS 1.3 or 1.2 only, the shim preloaded (the
 # VAR=value words come after, and may replace LD_PRELOAD), logging to $D/shim.log, on a free port.
 # $LT: another lighttpd's set-up directory (default $RA; $RA12: Debian 12's, on Mbed TLS 2.28).
-# $CONF_CMD: more ssl.openssl.ssl-conf-cmd entries ("CipherString" => "..."). Sets PORT,
+# $CONF_CMD: more ssl.openssl.ssl-conf-cmd entries ("CipherString" => "..."); $CONF_MORE: a file
+# of tests/realapps appended to the configuration (lighttpd-git.conf). Sets PORT,
 # LIGHTTPD_PID and LPID (kept after stop_lighttpd for the log checks).
 start_lighttpd() {
 	local tls=$1 protos try
@@ -133,8 +134,9 @@ start_lighttpd() {
 	for try in 1 2 3 4 5; do
 		PORT=$(free_port) || { echo "# no free port"; return 1; }
 		sed -e "s|@WWW@|$RA/www|; s|@PORT@|$PORT|; s|@DIR@|$D|; s|@CERTS@|$CERTS|" \
-			-e "s|@HERE@|$BATS_TEST_DIRNAME/realapps|" \
-			-e "s|@PROTOCOLS@|$protos|" "$BATS_TEST_DIRNAME/realapps/lighttpd.conf" >"$D/lighttpd.conf"
+			-e "s|@HERE@|$BATS_TEST_DIRNAME/realapps|; s|@GIT_HTTP_BACKEND@|$(git --exec-path)/git-http-backend|" \
+			-e "s|@PROTOCOLS@|$protos|" "$BATS_TEST_DIRNAME/realapps/lighttpd.conf" \
+			${CONF_MORE:+"$BATS_TEST_DIRNAME/realapps/$CONF_MORE"} >"$D/lighttpd.conf"
 		"${NS[@]}" env LD_PRELOAD="$SHIM" KTLS_SHIM_LOG=info KTLS_SHIM_LOG_FILE="$D/shim.log" "$@" \
 			"${LT:-$RA}/bin/lighttpd" -D -m "${LT:-$RA}/root/usr/lib/lighttpd" -f "$D/lighttpd.conf" \
 			>"$D/lighttpd.out" 2>&1 &
@@ -190,6 +192,23 @@ expect_conns() {
 	good=$(printf '%s\n' "$lines" | grep -F " version=TLSv$tls suite=" | grep -cF " $want" || true)
 	if [ "$total" -ne "$n" ] || [ "$good" -ne "$n" ]; then
 		echo "# '$which': expected $n lines 'version=TLSv$tls ... $want', got $total ($good matching):"
+		show "$D/shim.log"
+		return 1
+	fi
+}
+
+# expect_bio_fallback WHICH N TLS [WHY]: exactly N connection lines containing WHICH, all TLS TLS,
+# each keeping both directions in Mbed TLS with a reason "custom BIO: " followed by WHY (a grep -E
+# pattern; default: any). HOST_OK=1: on the host (no kTLS) "kernel has no kTLS" does as well.
+expect_bio_fallback() {
+	local which=$1 n=$2 tls=$3 why="custom BIO: (${4:-})" lines total good
+	[ "${HOST_OK:-}" != 1 ] || [ "$KTLS_EXPECT" = kernel ] || why="($why|kernel has no kTLS)"
+	lines=$(grep -F -- "$which" "$D/shim.log" 2>/dev/null || true)
+	total=$(printf '%s' "$lines" | grep -c . || true)
+	good=$(printf '%s\n' "$lines" | grep -F " version=TLSv$tls suite=" | grep -E " tx=user\($why" |
+		grep -cE " rx=user\($why" || true)
+	if [ "$total" -ne "$n" ] || [ "$good" -ne "$n" ]; then
+		echo "# '$which': expected $n lines 'version=TLSv$tls ... tx=user($why...) rx=user($why...)', got $total ($good matching):"
 		show "$D/shim.log"
 		return 1
 	fi

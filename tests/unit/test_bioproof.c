@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
 
 #include "bioproof.h"
@@ -37,7 +38,7 @@ static void tx(const char *mbed, int fd, unsigned gen, const char *wire, long to
 	struct bioproof_call k;
 	bioproof_begin(&k, &p, DIR_TX, (const unsigned char *)mbed, strlen(mbed), -1);
 	if (wire)
-		bioproof_data(&k, DIR_TX, fd, gen, iov1(wire), 1, took);
+		bioproof_data(&k, DIR_TX, fd, gen, iov1(wire), 1, took, 0);
 	bioproof_end(&k, ret);
 }
 
@@ -49,7 +50,7 @@ static void rx(size_t len, int fd, unsigned gen, const char *wire, const char *o
 	struct bioproof_call k;
 	bioproof_begin(&k, &p, DIR_RX, buf, len, -1);
 	if (wire)
-		bioproof_data(&k, DIR_RX, fd, gen, iov1(wire), 1, (long)strlen(wire));
+		bioproof_data(&k, DIR_RX, fd, gen, iov1(wire), 1, (long)strlen(wire), 0);
 	if (out)
 		memcpy(buf, out, strlen(out));
 	bioproof_end(&k, ret);
@@ -87,7 +88,7 @@ static void test_honest(void)
 				{ .iov_base = "lo", .iov_len = 2 } };
 	struct bioproof_call k;
 	bioproof_begin(&k, &p, DIR_TX, (const unsigned char *)"hello", 5, -1);
-	bioproof_data(&k, DIR_TX, FD, GEN, two, 2, 5);
+	bioproof_data(&k, DIR_TX, FD, GEN, two, 2, 5, 0);
 	bioproof_end(&k, 5);
 	rx(16, FD, GEN, "world", "world", 5);
 	expect(NULL, "a vector of buffers, in order");
@@ -159,8 +160,8 @@ static void test_descriptors(void)
 	fresh();
 	struct bioproof_call k;
 	bioproof_begin(&k, &p, DIR_TX, (const unsigned char *)"hello", 5, -1);
-	bioproof_data(&k, DIR_TX, FD + 1, GEN, iov1("x"), 1, -1); /* a failed call counts too */
-	bioproof_data(&k, DIR_TX, FD, GEN, iov1("hello"), 1, 5);
+	bioproof_data(&k, DIR_TX, FD + 1, GEN, iov1("x"), 1, -1, 0); /* a failed call counts too */
+	bioproof_data(&k, DIR_TX, FD, GEN, iov1("hello"), 1, 5, 0);
 	bioproof_end(&k, 5);
 	rx(16, FD, GEN, "world", "world", 5);
 	expect(BIOPROOF_TWO_FDS, "a failed call on another descriptor first");
@@ -172,7 +173,7 @@ static void test_other_rules(void)
 	struct bioproof_call k;
 	bioproof_begin(&k, &p, DIR_TX, (const unsigned char *)"x", 1, -1);
 	bioproof_unseen(&k);
-	bioproof_data(&k, DIR_TX, FD, GEN, iov1("x"), 1, 1);
+	bioproof_data(&k, DIR_TX, FD, GEN, iov1("x"), 1, 1, 0);
 	bioproof_end(&k, 1);
 	expect(BIOPROOF_UNSEEN, "a call the watch cannot see (sticky after proven calls)");
 	honest();
@@ -202,16 +203,111 @@ static void test_other_rules(void)
 	rx(16, FD, GEN, "world", "world", 5);
 	expect(BIOPROOF_ONE_WAY, "only the receive direction proven");
 	bioproof_begin(&k, &p, DIR_RX, buf, sizeof(buf), -1);
-	bioproof_data(&k, DIR_TX, FD, GEN, iov1("ping"), 1, 4);
+	bioproof_data(&k, DIR_TX, FD, GEN, iov1("ping"), 1, 4, 0);
 	bioproof_end(&k, WANT);
 	honest();
 	expect(BIOPROOF_DIFFER, "a write inside a receive callback");
 	bioproof_begin(&k, &p, DIR_TX, (const unsigned char *)"x", 1, -1);
-	bioproof_data(&k, DIR_RX, FD, GEN, iov1("peek"), 1, 4);
-	bioproof_data(&k, DIR_TX, FD, GEN, iov1("x"), 1, 1);
+	bioproof_data(&k, DIR_RX, FD, GEN, iov1("peek"), 1, 4, 0);
+	bioproof_data(&k, DIR_TX, FD, GEN, iov1("x"), 1, 1, 0);
 	bioproof_end(&k, 1);
 	honest();
 	expect(BIOPROOF_AHEAD, "a read inside a send callback");
+}
+
+/* A call of direction d whose one data call fails with how (BIOPROOF_WOULD_BLOCK...), then
+ * `again` (NULL: none) moves bytes; the BIO returns ret. */
+static void blocked(enum dir d, unsigned how, const char *again, int ret)
+{
+	unsigned char buf[16] = "hello";
+	struct bioproof_call k;
+	bioproof_begin(&k, &p, d, buf, 5, -1);
+	bioproof_data(&k, d, FD, GEN, iov1(""), 1, -1, how);
+	if (again)
+		bioproof_data(&k, d, FD, GEN, iov1(again), 1, (long)strlen(again), 0);
+	bioproof_end(&k, ret);
+}
+
+/* The verdict on a socket with O_NONBLOCK (nb) and a receive / send timeout (rto, sto). */
+static void expect_mode(bool nb, bool rto, bool sto, const char *want, const char *what)
+{
+	const bool timeout[DIR_COUNT] = { [DIR_RX] = rto, [DIR_TX] = sto };
+	int fd;
+	const char *got = bioproof_verdict(&p, GEN, &fd);
+	if (!got)
+		got = bioproof_answer_verdict(&p, nb, timeout);
+	bool ok = want ? got && !strcmp(got, want) : !got;
+	tap_ok(ok, "%s: %s", what, got ? got : "proven");
+	if (!ok)
+		tap_diag("  want: %s", want ? want : "proven");
+}
+
+#define RD  MBEDTLS_ERR_SSL_WANT_READ
+#define WR  MBEDTLS_ERR_SSL_WANT_WRITE
+#define EWB BIOPROOF_WOULD_BLOCK
+
+/* How a BIO answers a would-block (EAGAIN): as Mbed TLS's contract says, or its own way. */
+static void test_would_block(void)
+{
+	honest();
+	expect_mode(false, false, false, NULL, "blocking socket, no timeout: no answer needed");
+	expect_mode(true, false, false, BIOPROOF_UNANSWERED, "O_NONBLOCK, no would-block seen");
+	expect_mode(false, true, false, BIOPROOF_UNANSWERED, "SO_RCVTIMEO, no would-block seen");
+	expect_mode(false, false, true, BIOPROOF_UNANSWERED, "SO_SNDTIMEO, no would-block seen");
+	fresh();
+	honest();
+	blocked(DIR_RX, EWB, NULL, RD);
+	expect_mode(true, false, false, NULL, "O_NONBLOCK, EAGAIN answered WANT_READ");
+	expect_mode(false, true, false, NULL, "SO_RCVTIMEO, EAGAIN answered WANT_READ");
+	expect_mode(false, true, true, BIOPROOF_UNANSWERED, "SO_SNDTIMEO too: TX's answer unseen");
+	fresh();
+	honest();
+	blocked(DIR_TX, EWB, NULL, WR);
+	expect_mode(false, true, true, BIOPROOF_UNANSWERED, "TX answered WANT_WRITE, RX unseen");
+	expect_mode(true, false, true, NULL, "O_NONBLOCK and SO_SNDTIMEO, WANT_WRITE seen");
+	fresh();
+	honest();
+	blocked(DIR_RX, EWB, NULL, MBEDTLS_ERR_NET_RECV_FAILED);
+	expect(BIOPROOF_OWN_WAY, "EAGAIN answered with an error of its own (a timeout)");
+	honest();
+	blocked(DIR_RX, EWB, NULL, 0);
+	expect(BIOPROOF_OWN_WAY, "EAGAIN answered as the end of the stream");
+	honest();
+	blocked(DIR_RX, EWB, "world", 5);
+	expect(BIOPROOF_OWN_WAY, "EAGAIN, then a retry (after a wait of its own)");
+	honest();
+	blocked(DIR_TX, EWB, NULL, RD);
+	expect(BIOPROOF_OWN_WAY, "a send's EAGAIN answered WANT_READ");
+	blocked(DIR_RX, EWB, NULL, RD);
+	blocked(DIR_RX, 0, NULL,
+		MBEDTLS_ERR_NET_RECV_FAILED); /* another error: not a would-block */
+	honest();
+	expect(NULL, "WANT_READ seen, then an error that is no would-block");
+}
+
+/* Bytes moved before a would-block, reported, are a socket's own answer; MSG_DONTWAIT makes a
+ * blocking socket one that does not block. */
+static void test_would_block_more(void)
+{
+	struct bioproof_call k;
+	bioproof_begin(&k, &p, DIR_TX, (const unsigned char *)"hello", 5, -1);
+	bioproof_data(&k, DIR_TX, FD, GEN, iov1("hel"), 1, 3, 0);
+	bioproof_data(&k, DIR_TX, FD, GEN, iov1(""), 1, -1, EWB);
+	bioproof_end(&k, 3);
+	rx(16, FD, GEN, "world", "world", 5);
+	expect_mode(false, false, false, NULL, "a short send ended by EAGAIN, reported short");
+	expect_mode(false, false, true, BIOPROOF_UNANSWERED, "... no answer seen for it");
+	fresh();
+	honest();
+	unsigned char buf[8];
+	bioproof_begin(&k, &p, DIR_RX, buf, sizeof(buf), -1);
+	bioproof_data(&k, DIR_RX, FD, GEN, iov1("world"), 1, 5, BIOPROOF_DONTWAIT);
+	memcpy(buf, "world", 5);
+	bioproof_end(&k, 5);
+	expect_mode(false, false, false, BIOPROOF_UNANSWERED, "MSG_DONTWAIT, no would-block seen");
+	blocked(DIR_RX, EWB | BIOPROOF_DONTWAIT, NULL, RD);
+	expect_mode(false, false, false, NULL, "MSG_DONTWAIT, EAGAIN answered WANT_READ");
+	fresh();
 }
 
 /* The watch stack (biowatch.h): nested calls go to the innermost; a call that ends while another
@@ -243,12 +339,14 @@ static void test_watch_stack(void)
 
 int main(void)
 {
-	tap_plan(32);
+	tap_plan(50);
 	test_honest();
 	test_send_lies();
 	test_recv_lies();
 	test_descriptors();
 	test_other_rules();
+	test_would_block();
+	test_would_block_more();
 	test_watch_stack();
 	return tap_done();
 }
