@@ -100,10 +100,15 @@ void bioproof_fail(struct bioproof *p, const char *why)
 void bioproof_wait(struct bioproof_call *k, long timeout_ms)
 {
 	/* After the hand-off nobody would wait this way: a finite wait is lost (or, with no data,
-	 * could become a wait for ever). Mbed TLS's own read timeout the shim keeps (recv.c).
-	 * Negative (for ever) is never above max_wait, -1 when no finite wait is allowed. */
-	if (timeout_ms > k->max_wait)
+	 * could become a wait for ever). Mbed TLS's own read timeout the shim keeps (recv.c), so a
+	 * wait up to it is no loss, and one for ever is longer than it. */
+	if (timeout_ms >= 0 ? timeout_ms > k->max_wait : k->max_wait >= 0)
 		fail(k->p, BIOPROOF_WAITS);
+	/* For ever in a plain callback: harmless on a blocking socket; on a non-blocking one the BIO
+	 * emulates blocking where the shim would answer WANT_READ/WANT_WRITE (the mode is read at the
+	 * decision: bioproof_answer_verdict). */
+	else if (timeout_ms < 0 && !k->forever_ok)
+		k->p->waits_forever = true;
 }
 
 static void end_tx(struct bioproof_call *k, int ret)
@@ -188,6 +193,11 @@ const char *bioproof_answer_verdict(const struct bioproof *p, bool nonblock,
 	for (int d = 0; d < DIR_COUNT; d++)
 		if ((timeout[d] && !p->answers_want[d]) || ((nonblock || p->dontwait[d]) && !any))
 			return BIOPROOF_UNANSWERED;
+	if (nonblock && p->waits_forever)
+		return BIOPROOF_EMULATES_BLOCKING;
+	/* The shim's I/O after the hand-off blocks where such a call would not. */
+	if (!nonblock && (p->dontwait[DIR_TX] || p->dontwait[DIR_RX]))
+		return BIOPROOF_DONTWAIT_BLOCKING;
 	return NULL;
 }
 

@@ -30,6 +30,11 @@
 #define BIOPROOF_OWN_WAY     "custom BIO: answers a would-block its own way"
 #define BIOPROOF_UNANSWERED \
 	"custom BIO: its socket can time out or not block, and the BIO's answer was not seen"
+#define BIOPROOF_EMULATES_BLOCKING \
+	"custom BIO: makes its non-blocking socket block (waits for ever inside the BIO)"
+#define BIOPROOF_DONTWAIT_BLOCKING                                                                 \
+	"custom BIO: asks MSG_DONTWAIT of a blocking socket (the shim's I/O follows the socket's " \
+	"mode)"
 
 /* What a data call tells beyond its bytes (bioproof_data's how). */
 #define BIOPROOF_WOULD_BLOCK 1u /* it failed with EAGAIN or EWOULDBLOCK */
@@ -46,6 +51,7 @@ struct bioproof {
 	 * (and the shim after the hand-off) answers it. */
 	bool answers_want[DIR_COUNT];
 	bool dontwait[DIR_COUNT]; /* MSG_DONTWAIT seen in that direction */
+	bool waits_forever;	  /* a wait for ever inside a callback where Mbed TLS would not */
 	/* RX: the bytes libc returned in the current call, compared when the BIO returns. Exists
 	 * only until the decision (bioproof_release). */
 	unsigned char *copy;
@@ -61,6 +67,7 @@ struct bioproof_call {
 	size_t bytes;	    /* TX: bytes the socket took, each checked; RX: bytes libc returned */
 	long max_wait;	    /* the longest finite wait allowed inside, in ms; -1: none */
 	bool would_block;   /* a data call of this call's direction failed with EAGAIN */
+	bool forever_ok;    /* a recv_timeout call: Mbed TLS's own timeout 0 waits for ever too */
 	volatile bool busy; /* a libc call is being recorded (a signal handler's call taints) */
 	struct bioproof_call *outer; /* the watch stack (biowatch.c) */
 };

@@ -83,21 +83,21 @@ static void conf_export_stub(conf_t *c, void (*f)(void), void *p)
 }
 #pragma GCC diagnostic pop
 
-#define STUBS                                                                                    \
-	{                                                                                        \
-		.init = ctx_void, .setup = setup_stub, .set_bio = set_bio_stub,                  \
-		.set_export_keys_cb = export_stub, .handshake = ctx_int,                         \
-		.handshake_step = ctx_int, .read = read_stub, .write = write_stub,               \
-		.close_notify = ctx_int, .send_alert_message = alert_stub,                       \
-		.get_bytes_avail = avail_stub, .check_pending = pending_stub,                    \
-		.get_max_out_record_payload = pending_stub,                                      \
-		.session_reset = ctx_int, .free = ctx_void, .renegotiate = ctx_int,              \
-		.config_init = conf_void, .config_defaults = defaults_stub,                      \
-		.config_free = conf_void, .conf_endpoint = conf_int, .conf_transport = conf_int, \
-		.conf_renegotiation = conf_int, .conf_read_timeout = conf_u32,                   \
-		.conf_signal_tickets = conf_int, .conf_export_keys_cb = conf_export_stub,        \
-		.conf_export_keys_ext_cb = conf_export_stub,                                     \
-		/* net_send, net_recv, net_recv_timeout: NULL (only compared, never called) */   \
+#define STUBS                                                                                  \
+	{                                                                                      \
+		.init = ctx_void, .setup = setup_stub, .set_bio = set_bio_stub,                \
+		.set_export_keys_cb = export_stub, .handshake = ctx_int,                       \
+		.handshake_step = ctx_int, .read = read_stub, .write = write_stub,             \
+		.close_notify = ctx_int, .send_alert_message = alert_stub,                     \
+		.get_bytes_avail = avail_stub, .check_pending = pending_stub,                  \
+		.get_max_out_record_payload = pending_stub, .session_reset = ctx_int,          \
+		.free = ctx_void, .renegotiate = ctx_int, .config_init = conf_void,            \
+		.config_defaults = defaults_stub, .config_free = conf_void,                    \
+		.conf_endpoint = conf_int, .conf_transport = conf_int,                         \
+		.conf_renegotiation = conf_int, .conf_read_timeout = conf_u32,                 \
+		.conf_signal_tickets = conf_int, .conf_export_keys_cb = conf_export_stub,      \
+		.conf_export_keys_ext_cb = conf_export_stub,                                   \
+		/* net_send, net_recv, net_recv_timeout: NULL (only compared, never called) */ \
 	}
 struct real_fns real = STUBS;
 static const struct real_fns stubs = STUBS;

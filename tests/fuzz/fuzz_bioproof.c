@@ -41,6 +41,7 @@ static struct {
 	bool forbidden;			    /* an unseen call, an own wait or own answer happened */
 	bool nonblock, timeout[DIR_COUNT];  /* the socket's mode at the decision */
 	bool dontwait[DIR_COUNT];	    /* MSG_DONTWAIT asked in that direction */
+	bool forever;			    /* a wait for ever in a plain callback */
 	bool answered[DIR_COUNT];	    /* a would-block answered WANT_READ / WANT_WRITE */
 	bool blocked;			    /* this call had a would-block of its direction */
 	size_t moved;			    /* bytes this call moved in its direction */
@@ -91,7 +92,8 @@ static void event(struct bioproof_call *k, struct input *in, unsigned char *rxbu
 		static const long waits[4] = { -1, 0, 1000, 2000 };
 		long w = waits[amount & 3];
 		bioproof_wait(k, w);
-		m.forbidden |= w > k->max_wait;
+		m.forbidden |= w >= 0 ? w > k->max_wait : k->max_wait >= 0;
+		m.forever |= w < 0 && k->max_wait < 0;
 		return;
 	}
 	if ((kind & 7) == 7) {
@@ -135,7 +137,9 @@ static bool answers_known(void)
 	for (int d = 0; d < DIR_COUNT; d++)
 		if ((m.timeout[d] && !m.answered[d]) || ((m.nonblock || m.dontwait[d]) && !any))
 			return false;
-	return true;
+	if (m.nonblock && m.forever)
+		return false; /* blocking emulated */
+	return m.nonblock || !(m.dontwait[DIR_TX] || m.dontwait[DIR_RX]);
 }
 
 /* The oracle, after every call. */

@@ -185,9 +185,19 @@ static void test_other_rules(void)
 	unsigned char buf[8];
 	bioproof_begin(&k, &p, DIR_RX, buf, sizeof(buf), 1000);
 	bioproof_wait(&k, 1000);
+	bioproof_end(&k, WANT);
+	expect(NULL, "recv_timeout waiting up to Mbed TLS's timeout");
+	honest();
+	bioproof_begin(&k, &p, DIR_RX, buf, sizeof(buf), 1000);
 	bioproof_wait(&k, -1);
 	bioproof_end(&k, WANT);
-	expect(NULL, "recv_timeout waiting up to Mbed TLS's timeout, or for ever");
+	expect(BIOPROOF_WAITS, "recv_timeout waiting for ever where Mbed TLS gave 1000 ms");
+	honest();
+	bioproof_begin(&k, &p, DIR_RX, buf, sizeof(buf), -1);
+	k.forever_ok = true;
+	bioproof_wait(&k, -1);
+	bioproof_end(&k, WANT);
+	expect(NULL, "recv_timeout waiting for ever where Mbed TLS gave 0 (for ever)");
 	honest();
 	bioproof_begin(&k, &p, DIR_RX, buf, sizeof(buf), 1000);
 	bioproof_wait(&k, 1001);
@@ -306,7 +316,25 @@ static void test_would_block_more(void)
 	bioproof_end(&k, 5);
 	expect_mode(false, false, false, BIOPROOF_UNANSWERED, "MSG_DONTWAIT, no would-block seen");
 	blocked(DIR_RX, EWB | BIOPROOF_DONTWAIT, NULL, RD);
-	expect_mode(false, false, false, NULL, "MSG_DONTWAIT, EAGAIN answered WANT_READ");
+	expect_mode(false, false, false, BIOPROOF_DONTWAIT_BLOCKING,
+		    "MSG_DONTWAIT on a blocking socket, EAGAIN answered WANT_READ");
+	expect_mode(true, false, false, NULL, "MSG_DONTWAIT on a non-blocking socket, answered");
+	fresh();
+}
+
+/* A wait for ever inside a plain callback emulates blocking on a non-blocking socket. */
+static void test_wait_forever(void)
+{
+	honest();
+	blocked(DIR_RX, EWB, NULL, RD);
+	struct bioproof_call k;
+	bioproof_begin(&k, &p, DIR_TX, (const unsigned char *)"hello", 5, -1);
+	bioproof_wait(&k, -1);
+	bioproof_data(&k, DIR_TX, FD, GEN, iov1("hello"), 1, 5, 0);
+	bioproof_end(&k, 5);
+	expect_mode(false, false, false, NULL, "a send that polls for ever on a blocking socket");
+	expect_mode(true, false, false, BIOPROOF_EMULATES_BLOCKING,
+		    "the same on a non-blocking socket, though WANT_READ was seen");
 	fresh();
 }
 
@@ -339,7 +367,7 @@ static void test_watch_stack(void)
 
 int main(void)
 {
-	tap_plan(50);
+	tap_plan(55);
 	test_honest();
 	test_send_lies();
 	test_recv_lies();
@@ -347,6 +375,7 @@ int main(void)
 	test_other_rules();
 	test_would_block();
 	test_would_block_more();
+	test_wait_forever();
 	test_watch_stack();
 	return tap_done();
 }
