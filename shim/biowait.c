@@ -35,16 +35,7 @@ int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts, const s
 	X(recvmmsg)
 
 /* libc's own definitions, as in biowatch.c. */
-static struct {
-	WATCHED(NEXT_MEMBER)
-	atomic_bool done;
-} next;
-
-__attribute__((constructor)) static void resolve_next(void)
-{
-	WATCHED(NEXT_RESOLVE)
-	atomic_store(&next.done, true);
-}
+NEXT_TABLE(WATCHED)
 
 static void unseen(struct bioproof_call *k)
 {

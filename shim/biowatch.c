@@ -37,16 +37,7 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, st
 
 /* libc's own definitions (always there: a program that calls __read_chk has a libc with it),
  * taken before main as shim/fdwatch.c does, or at the first call made before the constructors. */
-static struct {
-	WATCHED(NEXT_MEMBER)
-	atomic_bool done;
-} next;
-
-__attribute__((constructor)) static void resolve_next(void)
-{
-	WATCHED(NEXT_RESOLVE)
-	atomic_store(&next.done, true);
-}
+NEXT_TABLE(WATCHED)
 
 /* Flags whose bytes the watch follows; any other (MSG_PEEK, MSG_OOB, MSG_TRUNC, MSG_ZEROCOPY...)
  * moves bytes it cannot account for. */

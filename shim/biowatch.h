@@ -60,6 +60,17 @@ static inline void biowatch_pop(void *p)
 #define BIOWATCH_EXPORT __attribute__((visibility("default")))
 #define NEXT_MEMBER(f)	__typeof__(f) *f;
 #define NEXT_RESOLVE(f) *(void **)&next.f = dlsym(RTLD_NEXT, #f);
+/* The file's table `next` of the functions LIST names and resolve_next(), run before main. */
+#define NEXT_TABLE(LIST)                                            \
+	static struct {                                             \
+		LIST(NEXT_MEMBER)                                   \
+		atomic_bool done;                                   \
+	} next;                                                     \
+	__attribute__((constructor)) static void resolve_next(void) \
+	{                                                           \
+		LIST(NEXT_RESOLVE)                                  \
+		atomic_store(&next.done, true);                     \
+	}
 /* libc's function, resolved first when called before the constructors ran. */
 #define NEXT(f) \
 	(atomic_load_explicit(&next.done, memory_order_acquire) ? (void)0 : resolve_next(), next.f)
