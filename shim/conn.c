@@ -127,6 +127,7 @@ void conn_drop(const mbedtls_ssl_context *ssl)
 	pthread_mutex_unlock(&map_lock);
 	if (c) {
 		conn_release_pre(c);
+		bioproof_release(&c->proof); /* a connection freed before its decision */
 		ksock_free(&c->ks);
 		free(c);
 	}
