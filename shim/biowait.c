@@ -19,19 +19,20 @@ int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
 int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *ss,
 		size_t fdslen);
 
-#define WATCHED(X)     \
-	X(poll)        \
-	X(ppoll)       \
-	X(select)      \
-	X(pselect)     \
-	X(__poll_chk)  \
-	X(__ppoll_chk) \
-	X(epoll_wait)  \
-	X(epoll_pwait) \
-	X(sendfile)    \
-	X(sendfile64)  \
-	X(splice)      \
-	X(sendmmsg)    \
+#define WATCHED(X)      \
+	X(poll)         \
+	X(ppoll)        \
+	X(select)       \
+	X(pselect)      \
+	X(__poll_chk)   \
+	X(__ppoll_chk)  \
+	X(epoll_wait)   \
+	X(epoll_pwait)  \
+	X(epoll_pwait2) \
+	X(sendfile)     \
+	X(sendfile64)   \
+	X(splice)       \
+	X(sendmmsg)     \
 	X(recvmmsg)
 
 /* libc's own definitions, as in biowatch.c. */
@@ -153,6 +154,8 @@ EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 	struct bioproof_call *k = biowatch_top;
 	return READY(k, poll) ? next.poll(fds, n, timeout) : poll_in_bio(k, fds, n, timeout);
 }
+/* glibc exports these names of its poll and select too. */
+EXPORT int __poll(struct pollfd *fds, nfds_t n, int timeout) __attribute__((alias("poll")));
 
 IN_BIO int poll_chk_in_bio(struct bioproof_call *k, struct pollfd *fds, nfds_t n, int timeout,
 			   size_t fdslen)
@@ -234,6 +237,23 @@ EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int n, int timeout, const
 				     : epoll_pwait_in_bio(k, ep, ev, n, timeout, ss);
 }
 
+IN_BIO int epoll_pwait2_in_bio(struct bioproof_call *k, int ep, struct epoll_event *ev, int n,
+			       const struct timespec *ts, const sigset_t *ss)
+{
+	if (!k)
+		return NEXT(epoll_pwait2)(ep, ev, n, ts, ss);
+	waits(k, TS_MS(ts));
+	return NEXT(epoll_pwait2)(ep, ev, n, ts, ss);
+}
+
+EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int n, const struct timespec *ts,
+			const sigset_t *ss)
+{
+	struct bioproof_call *k = biowatch_top;
+	return READY(k, epoll_pwait2) ? next.epoll_pwait2(ep, ev, n, ts, ss)
+				      : epoll_pwait2_in_bio(k, ep, ev, n, ts, ss);
+}
+
 IN_BIO int select_in_bio(struct bioproof_call *k, int n, fd_set *r, fd_set *w, fd_set *e,
 			 struct timeval *tv)
 {
@@ -248,6 +268,8 @@ EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 	struct bioproof_call *k = biowatch_top;
 	return READY(k, select) ? next.select(n, r, w, e, tv) : select_in_bio(k, n, r, w, e, tv);
 }
+EXPORT int __select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+	__attribute__((alias("select")));
 
 IN_BIO int pselect_in_bio(struct bioproof_call *k, int n, fd_set *r, fd_set *w, fd_set *e,
 			  const struct timespec *ts, const sigset_t *ss)

@@ -89,6 +89,8 @@ EXPORT ssize_t read(int fd, void *buf, size_t n)
 	struct bioproof_call *k = biowatch_top;
 	return READY(k, read) ? next.read(fd, buf, n) : read_in_bio(k, fd, buf, n);
 }
+/* glibc exports these names of its read, write and send too. */
+EXPORT ssize_t __read(int fd, void *buf, size_t n) __attribute__((alias("read")));
 
 IN_BIO ssize_t read_chk_in_bio(struct bioproof_call *k, int fd, void *buf, size_t n, size_t buflen)
 {
@@ -118,6 +120,7 @@ EXPORT ssize_t write(int fd, const void *buf, size_t n)
 	struct bioproof_call *k = biowatch_top;
 	return READY(k, write) ? next.write(fd, buf, n) : write_in_bio(k, fd, buf, n);
 }
+EXPORT ssize_t __write(int fd, const void *buf, size_t n) __attribute__((alias("write")));
 
 IN_BIO ssize_t recv_in_bio(struct bioproof_call *k, int fd, void *buf, size_t n, int flags)
 {
@@ -203,6 +206,7 @@ EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 	struct bioproof_call *k = biowatch_top;
 	return READY(k, send) ? next.send(fd, buf, n, flags) : send_in_bio(k, fd, buf, n, flags);
 }
+EXPORT ssize_t __send(int fd, const void *buf, size_t n, int flags) __attribute__((alias("send")));
 
 /* On a connected TCP socket the address is ignored; on anything else the hand-off refuses. */
 IN_BIO ssize_t sendto_in_bio(struct bioproof_call *k, int fd, const void *buf, size_t n, int flags,
