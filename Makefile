@@ -63,9 +63,12 @@ fuzz_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,u
 SAN_VARIANTS := asan ubsan tsan
 
 # compile CC, VARIANT-FLAGS: the command that compiles one source (the rules and
-# compile_commands.json); the library's sources also get -fvisibility=hidden.
+# compile_commands.json); the library's sources also get -fvisibility=hidden, and -fexceptions: an
+# exception thrown through an app's BIO callback then runs the shim's pthread cleanup handler
+# (the BIO watch is popped: shim/capture.c).
 compile = $(1) $(REQ_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(2) -fPIC
-hidden = $(if $(filter shim/%,$(1)),-fvisibility=hidden)
+SHIM_ONLY := -fvisibility=hidden -fexceptions
+hidden = $(if $(filter shim/%,$(1)),$(SHIM_ONLY))
 
 # ---- sources ----------------------------------------------------------------------------------
 SHIM_SRC := $(wildcard shim/*.c)
@@ -76,7 +79,7 @@ BIO_SRC := tests/apps/bio.c tests/apps/bio-async.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 # The pure parts the unit tests, tools and fuzz targets link directly (no interposition of
 # Mbed TLS's or libc's data calls: test_io fakes some of those).
-UNIT_LIB_SRC := $(filter-out shim/interpose.c shim/biowatch.c shim/biowait.c,$(SHIM_SRC))
+UNIT_LIB_SRC := $(filter-out shim/interpose.c shim/biowatch.c shim/biowait.c shim/biojump.c,$(SHIM_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 # objs DIR, SOURCES: their objects in variant directory DIR.
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
@@ -86,7 +89,7 @@ objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 define COMPILE
 $(1)/obj/shim/%.o: shim/%.c $(CONFIG)
 	@mkdir -p $$(@D)
-	$$(call compile,$(2),$(3)) -fvisibility=hidden -MMD -MP -c -o $$@ $$<
+	$$(call compile,$(2),$(3)) $(SHIM_ONLY) -MMD -MP -c -o $$@ $$<
 $(1)/obj/%.o: %.c $(CONFIG)
 	@mkdir -p $$(@D)
 	$$(call compile,$(2),$(3)) -MMD -MP -c -o $$@ $$<
@@ -139,13 +142,14 @@ TOOLS := $(BUILD)/tools/ktls-probe
 API_TESTS := $(BUILD)/tests/export-server $(BUILD)/tests/raw-handshake $(BUILD)/tests/secret-scan \
 	$(BUILD)/tests/setuid-stand-in
 FORK_ECHO := $(BUILD)/tests/fork-echo
+BIO_ESCAPE := $(BUILD)/tests/bio-escape
 FAULT_LIB := $(BUILD)/tests/librefuse-sockopt.so
 OPENSSL_PEER := $(BUILD)/tests/openssl-peer
 HOSTILE_RELAY := $(BUILD)/tests/relay
 BENCH_BINS := $(BUILD)/bench/libbenchprobe.so $(BUILD)/bench/ktls-pair $(BUILD)/bench/ossl-bulk \
 	$(BUILD)/bench/http-load $(BUILD)/bench/idle
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
-PLAIN := $(call variant_outputs,$(BUILD)) $(APPS228) $(LIFECYCLE228) $(TOOLS) $(API_TESTS) $(FORK_ECHO) $(FAULT_LIB) $(OPENSSL_PEER) \
+PLAIN := $(call variant_outputs,$(BUILD)) $(APPS228) $(LIFECYCLE228) $(TOOLS) $(API_TESTS) $(FORK_ECHO) $(BIO_ESCAPE) $(FAULT_LIB) $(OPENSSL_PEER) \
 	$(HOSTILE_RELAY) $(BENCH_BINS)
 SAN := $(foreach v,$(SAN_VARIANTS),$(call variant_outputs,$(BUILD)/$(v)))
 
@@ -159,6 +163,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/api/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lktlsshim $(APP_LDLIBS)
 # Parent and child take turns on one TLS 1.3 connection (tests/keyupdate.bats).
 $(FORK_ECHO): $(BUILD)/obj/tests/lifecycle/fork-echo.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(APP_LDLIBS)
+# A custom BIO call left by siglongjmp, the app going on (tests/custombio.bats).
+$(BIO_ESCAPE): $(BUILD)/obj/tests/lifecycle/bio-escape.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(APP_LDLIBS)
 # Test-only fault injection (never installed).
 $(FAULT_LIB): $(BUILD)/obj/tests/fault/refuse-sockopt.o

@@ -16,6 +16,7 @@ bool bioproof_begin(struct bioproof_call *k, struct bioproof *p, enum dir d,
 		    const unsigned char *buf, size_t len, long max_wait)
 {
 	*k = (struct bioproof_call){ .p = p, .d = d, .buf = buf, .len = len, .max_wait = max_wait };
+	p->calls_open++;
 	if (d == DIR_TX || len <= p->copy_cap)
 		return true;
 	/* Allocated here, never inside the libc call (which may be a signal handler's). */
@@ -62,8 +63,10 @@ void bioproof_data(struct bioproof_call *k, enum dir d, int fd, unsigned gen,
 		fail(p, BIOPROOF_OWN_WAY);
 	if (how & BIOPROOF_DONTWAIT)
 		p->dontwait[d] = true;
-	if (result < 0 && (how & BIOPROOF_WOULD_BLOCK) && d == k->d)
-		k->would_block = true;
+	if (result < 0 && (how & BIOPROOF_WOULD_BLOCK)) {
+		p->would_block[d] = true;
+		k->would_block |= d == k->d;
+	}
 	if (result <= 0)
 		return;
 	if (d != k->d) {
@@ -159,6 +162,7 @@ static void end_would_block(struct bioproof_call *k, int ret)
 
 void bioproof_end(struct bioproof_call *k, int ret)
 {
+	k->p->calls_open--;
 	if (k->d == DIR_TX)
 		end_tx(k, ret);
 	else
@@ -174,6 +178,9 @@ const char *bioproof_verdict(const struct bioproof *p, unsigned gen_now, int *fd
 	*fd = p->have_fd ? p->fd : -1;
 	if (p->why)
 		return p->why;
+	/* A call left without returning: what it moved was never checked. */
+	if (p->calls_open)
+		return BIOPROOF_ESCAPED;
 	if (!p->proven[DIR_TX] || !p->proven[DIR_RX])
 		return BIOPROOF_ONE_WAY;
 	/* Closed or replaced since it was first seen: maybe not the socket the bytes went to. */
@@ -182,23 +189,31 @@ const char *bioproof_verdict(const struct bioproof *p, unsigned gen_now, int *fd
 	return NULL;
 }
 
-const char *bioproof_answer_verdict(const struct bioproof *p, bool nonblock,
-				    const bool timeout[DIR_COUNT])
+/* The BIO's answer where direction d can meet EAGAIN: a timeout (rarely met in a handshake) or
+ * O_NONBLOCK / MSG_DONTWAIT (met on receive in nearly every handshake, on send in almost none).
+ * Each direction needs its own answer seen: a callback may pass the would-block on in one
+ * direction and wait by itself in the other, which the shim could not do after the hand-off. */
+static const char *direction_answer(const struct bioproof *p, bool nonblock, bool timeout,
+				    enum dir d)
 {
-	/* A timeout is per direction and rarely fires in a handshake: its own answer is needed. A
-	 * socket that never blocks (O_NONBLOCK, or MSG_DONTWAIT) hits EAGAIN on receive in nearly
-	 * every handshake, on send in almost none: an answer in either direction is taken for
-	 * both (the BIO showed it passes the socket's would-block on as Mbed TLS's). */
-	bool any = p->answers_want[DIR_TX] || p->answers_want[DIR_RX];
-	for (int d = 0; d < DIR_COUNT; d++)
-		if ((timeout[d] && !p->answers_want[d]) || ((nonblock || p->dontwait[d]) && !any))
-			return BIOPROOF_UNANSWERED;
+	bool may_block = nonblock || p->dontwait[d] || timeout;
+	if (p->would_block[d] && !may_block)
+		return BIOPROOF_MODE_CHANGES; /* its EAGAIN came from a mode that is gone */
+	return may_block && !p->answers_want[d] ? BIOPROOF_UNANSWERED : NULL;
+}
+
+const char *bioproof_answer_verdict(const struct bioproof *p, bool nonblock,
+				    const bool timeout[DIR_COUNT], const char *why[DIR_COUNT])
+{
+	why[DIR_TX] = why[DIR_RX] = NULL;
 	if (nonblock && p->waits_forever)
 		return BIOPROOF_EMULATES_BLOCKING;
 	/* The shim's I/O after the hand-off blocks where such a call would not. */
 	if (!nonblock && (p->dontwait[DIR_TX] || p->dontwait[DIR_RX]))
 		return BIOPROOF_DONTWAIT_BLOCKING;
-	return NULL;
+	for (int d = 0; d < DIR_COUNT; d++)
+		why[d] = direction_answer(p, nonblock, timeout[d], (enum dir)d);
+	return why[DIR_TX] && why[DIR_RX] ? why[DIR_RX] : NULL;
 }
 
 void bioproof_release(struct bioproof *p)

@@ -32,6 +32,11 @@
 	"custom BIO: its socket can time out or not block, and the BIO's answer was not seen"
 #define BIOPROOF_EMULATES_BLOCKING \
 	"custom BIO: makes its non-blocking socket block (waits for ever inside the BIO)"
+#define BIOPROOF_MODE_CHANGES                                                                  \
+	"custom BIO: its socket's mode changes between calls (a would-block on a socket that " \
+	"blocks)"
+#define BIOPROOF_ESCAPED \
+	"custom BIO: a call did not return (longjmp, an exception, a coroutine switched away)"
 #define BIOPROOF_DONTWAIT_BLOCKING                                                                 \
 	"custom BIO: asks MSG_DONTWAIT of a blocking socket (the shim's I/O follows the socket's " \
 	"mode)"
@@ -52,6 +57,8 @@ struct bioproof {
 	bool answers_want[DIR_COUNT];
 	bool dontwait[DIR_COUNT]; /* MSG_DONTWAIT seen in that direction */
 	bool waits_forever;	  /* a wait for ever inside a callback where Mbed TLS would not */
+	bool would_block[DIR_COUNT]; /* a data call of that direction failed with EAGAIN */
+	unsigned calls_open;	     /* begun and not ended: left by a longjmp or an exception */
 	/* RX: the bytes libc returned in the current call, compared when the BIO returns. Exists
 	 * only until the decision (bioproof_release). */
 	unsigned char *copy;
@@ -70,6 +77,7 @@ struct bioproof_call {
 	bool forever_ok;    /* a recv_timeout call: Mbed TLS's own timeout 0 waits for ever too */
 	volatile bool busy; /* a libc call is being recorded (a signal handler's call taints) */
 	struct bioproof_call *outer; /* the watch stack (biowatch.c) */
+	const void *outer_frame;     /* and the frame of the outer call */
 };
 
 /* Starts a call: false (and the proof fails) when the RX copy cannot be allocated. max_wait: the
@@ -87,10 +95,11 @@ void bioproof_end(struct bioproof_call *k, int ret);	      /* the BIO returned r
 
 /* NULL and *fd when proven (gen_now: the descriptor's generation now), else why not. */
 const char *bioproof_verdict(const struct bioproof *p, unsigned gen_now, int *fd);
-/* After a NULL verdict: NULL when the BIO's answer is known wherever the socket may not block.
- * nonblock: O_NONBLOCK on the socket; timeout[d]: SO_RCVTIMEO (RX) / SO_SNDTIMEO (TX) set. */
+/* After a NULL verdict, for each direction: NULL when the BIO's answer to a would-block is known
+ * wherever the socket may not block, else why not. nonblock: O_NONBLOCK on the socket;
+ * timeout[d]: SO_RCVTIMEO (RX) / SO_SNDTIMEO (TX) set. Returns the reason both share, if any. */
 const char *bioproof_answer_verdict(const struct bioproof *p, bool nonblock,
-				    const bool timeout[DIR_COUNT]);
+				    const bool timeout[DIR_COUNT], const char *why[DIR_COUNT]);
 /* The decision is made: the copy is wiped and freed (the verdict stays). */
 void bioproof_release(struct bioproof *p);
 

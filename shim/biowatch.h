@@ -18,24 +18,59 @@ extern __thread struct bioproof_call *biowatch_top __attribute__((tls_model("ini
  * coroutines switch inside BIO calls), so no call here can be attributed any more. */
 extern __thread bool biowatch_broken __attribute__((tls_model("initial-exec")));
 
-/* The calls of this thread go to k until the matching pop (nested BIO calls: the innermost).
- * False, and the proof failed, on a thread whose calls interleave. */
-static inline bool biowatch_push(struct bioproof_call *k)
+/* The frame of the function that made the innermost watched BIO call (its caller's frames are
+ * above it, its callback's below: the stack grows down). */
+extern __thread const void *biowatch_frame __attribute__((tls_model("initial-exec")));
+
+/* The calls of this thread go to k until the matching pop (nested BIO calls: the innermost);
+ * frame: the caller's __builtin_frame_address(0). False, and the proof failed, on a thread whose
+ * calls interleave. */
+static inline bool biowatch_push(struct bioproof_call *k, const void *frame)
 {
 	if (biowatch_broken) {
 		bioproof_fail(k->p, BIOPROOF_INTERLEAVED);
 		return false;
 	}
 	k->outer = biowatch_top;
+	k->outer_frame = biowatch_frame;
 	biowatch_top = k;
+	biowatch_frame = frame;
 	return true;
+}
+
+/* Whether the innermost watch can still be the BIO call this code runs in: a live one made the
+ * call from a frame above this one. A frame at or above it means the call was left without
+ * returning (a longjmp the shim did not see, an exception through C frames) or this runs on
+ * another stack (a coroutine's, a signal stack): the watch is given up without touching it (it
+ * may be gone), and a call that does return fails its proof at the pop. */
+static inline bool biowatch_live(void)
+{
+	if (__builtin_expect(
+		    (const char *)__builtin_frame_address(0) < (const char *)biowatch_frame, 1))
+		return true;
+	biowatch_top = NULL;
+	biowatch_frame = NULL;
+	biowatch_broken = true;
+	return false;
+}
+
+/* A longjmp on this thread (biowait.c): it may leave the watched calls without returning. Each
+ * fails its proof (live: the jump starts inside them) and the watch is given up. */
+static inline void biowatch_leave(void)
+{
+	if (__builtin_expect(biowatch_top == NULL, 1) || !biowatch_live())
+		return;
+	for (struct bioproof_call *k = biowatch_top; k; k = k->outer)
+		bioproof_fail(k->p, BIOPROOF_ESCAPED);
+	biowatch_top = NULL;
+	biowatch_frame = NULL;
 }
 
 /* The shim's own kernel-side I/O inside a watched BIO call (TLS inside TLS, the outer connection
  * in the kernel): the bytes pass the kernel's TLS, not as the BIO gave them; never a proof. */
 static inline void biowatch_unseen(void)
 {
-	if (__builtin_expect(biowatch_top != NULL, 0))
+	if (__builtin_expect(biowatch_top != NULL, 0) && biowatch_live())
 		bioproof_unseen(biowatch_top);
 }
 
@@ -45,11 +80,13 @@ static inline void biowatch_pop(void *p)
 	struct bioproof_call *k = p;
 	if (__builtin_expect(biowatch_top == k, 1)) {
 		biowatch_top = k->outer;
+		biowatch_frame = k->outer_frame;
 		return;
 	}
 	/* Not the innermost: its outer link may name a call that already ended. */
 	biowatch_broken = true;
 	biowatch_top = NULL;
+	biowatch_frame = NULL;
 	bioproof_fail(k->p, BIOPROOF_INTERLEAVED);
 }
 
@@ -84,7 +121,8 @@ static inline void biowatch_pop(void *p)
 #define BIOWATCH_REPORT(k, stmt)            \
 	do {                                \
 		int saved_errno = errno;    \
-		if ((k)->busy) {            \
+		if (!biowatch_live()) {     \
+		} else if ((k)->busy) {     \
 			bioproof_unseen(k); \
 		} else {                    \
 			(k)->busy = true;   \

@@ -18,6 +18,7 @@
 
 __thread struct bioproof_call *biowatch_top;
 __thread bool biowatch_broken;
+__thread const void *biowatch_frame;
 
 static atomic_bool kernel_lacks_ktls;
 
@@ -64,7 +65,7 @@ static int call_bio(struct conn *c, enum bio_kind kind, unsigned char *buf, size
 	    !bioproof_begin(&k, &c->proof, kind == BIO_SEND ? DIR_TX : DIR_RX, buf, len, max_wait))
 		return call_app(c, kind, buf, len, timeout);
 	k.forever_ok = kind == BIO_RECV_TIMEOUT; /* the shim waits as Mbed TLS asked (recv.c) */
-	if (!biowatch_push(&k))
+	if (!biowatch_push(&k, __builtin_frame_address(0)))
 		return call_app(c, kind, buf, len, timeout);
 	int ret;
 	pthread_cleanup_push(biowatch_pop, &k);
@@ -140,18 +141,20 @@ static bool has_timeout(int fd, int opt)
 
 /* The socket's mode now: where a call can return EAGAIN, the BIO's answer to it must have been
  * seen (bioproof_answer_verdict), or after the hand-off the shim would answer in its place. */
-static const char *answer_refusal(const struct bioproof *p, int fd)
+static const char *answer_refusal(struct conn *c, int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
 	bool timeout[DIR_COUNT];
 	timeout[DIR_TX] = has_timeout(fd, SO_SNDTIMEO);
 	timeout[DIR_RX] = has_timeout(fd, SO_RCVTIMEO);
-	return bioproof_answer_verdict(p, fl < 0 || (fl & O_NONBLOCK), timeout);
+	return bioproof_answer_verdict(&c->proof, fl < 0 || (fl & O_NONBLOCK), timeout,
+				       c->bio_dir_why);
 }
 
-int capture_bio_fd(const struct conn *c, const char **why)
+int capture_bio_fd(struct conn *c, const char **why)
 {
 	*why = NULL;
+	c->bio_dir_why[DIR_TX] = c->bio_dir_why[DIR_RX] = NULL;
 	if (!c->custom)
 		return ((const mbedtls_net_context *)c->app_bio)->fd;
 	if (!config_get()->custom_bio) {
@@ -162,7 +165,7 @@ int capture_bio_fd(const struct conn *c, const char **why)
 	const struct bioproof *p = &c->proof;
 	*why = bioproof_verdict(p, p->have_fd ? fdwatch_gen(p->fd) : 0, &fd);
 	if (!*why)
-		*why = answer_refusal(p, fd);
+		*why = answer_refusal(c, fd);
 	return fd;
 }
 

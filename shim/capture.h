@@ -15,7 +15,7 @@ void capture_set_export_cb(struct conn *c, mbedtls_ssl_export_keys_t *f, void *p
 /* The application's fd: a plain BIO's (Mbed TLS's own socket functions), or a custom BIO's proven
  * one (*why NULL); else why not (KTLS_SHIM_CUSTOM_BIO=0 or the proof's reason), and the fd the
  * proof saw, for the log (-1: none). */
-int capture_bio_fd(const struct conn *c, const char **why);
+int capture_bio_fd(struct conn *c, const char **why);
 /* After the socket was noted (ksock_note_socket): a custom BIO's descriptor was not closed or
  * replaced since the proof first saw it. */
 bool capture_same_socket(const struct conn *c);

@@ -48,6 +48,7 @@ struct conn {
 	bool custom;
 	bool bio_called; /* a BIO call was made on this connection */
 	struct bioproof proof;
+	const char *bio_dir_why[DIR_COUNT]; /* a direction the proof keeps in Mbed TLS, and why */
 	/* The application's export-keys callback, chained. */
 	mbedtls_ssl_export_keys_t *app_export;
 	void *app_export_p;

@@ -326,6 +326,8 @@ void handoff(struct conn *c, const bool want[DIR_COUNT])
 			if (!cfg->dirs[d])
 				decide(c, d, OWNER_USER, "KTLS_SHIM_DIRECTIONS",
 				       KTLSSHIM_ERR_DISABLED);
+			else if (c->bio_dir_why[d])
+				decide(c, d, OWNER_USER, c->bio_dir_why[d], KTLSSHIM_ERR_NO_SOCKET);
 		attach_ulp(c);
 		for (int i = 0; i < DIR_COUNT; i++) {
 			enum dir d = (enum dir)i;

@@ -42,6 +42,7 @@ static struct {
 	bool nonblock, timeout[DIR_COUNT];  /* the socket's mode at the decision */
 	bool dontwait[DIR_COUNT];	    /* MSG_DONTWAIT asked in that direction */
 	bool forever;			    /* a wait for ever in a plain callback */
+	bool would_block[DIR_COUNT];	    /* a data call of that direction met EAGAIN */
 	bool answered[DIR_COUNT];	    /* a would-block answered WANT_READ / WANT_WRITE */
 	bool blocked;			    /* this call had a would-block of its direction */
 	size_t moved;			    /* bytes this call moved in its direction */
@@ -115,6 +116,7 @@ static void event(struct bioproof_call *k, struct input *in, unsigned char *rxbu
 	bioproof_data(k, d, 3 + i, m.gen[i], &v, 1, r, how);
 	m.forbidden |= m.blocked; /* a retry after a would-block */
 	m.blocked |= (how & BIOPROOF_WOULD_BLOCK) && d == k->d;
+	m.would_block[d] |= (how & BIOPROOF_WOULD_BLOCK) != 0;
 	m.dontwait[d] |= (how & BIOPROOF_DONTWAIT) != 0;
 	if (r > 0 && d == k->d)
 		m.moved += n;
@@ -130,16 +132,19 @@ static bool same(const struct stream *a, const struct stream *b)
 	return a->n == b->n && !memcmp(a->b, b->b, a->n);
 }
 
-/* Where a call may return EAGAIN, a WANT answer was seen (O_NONBLOCK: in either direction). */
-static bool answers_known(void)
+/* Direction d may be offloaded: where its calls may return EAGAIN, its own WANT answer was seen,
+ * and an EAGAIN it met came from a mode still in force. */
+static bool answer_known(enum dir d)
 {
-	bool any = m.answered[DIR_TX] || m.answered[DIR_RX];
-	for (int d = 0; d < DIR_COUNT; d++)
-		if ((m.timeout[d] && !m.answered[d]) || ((m.nonblock || m.dontwait[d]) && !any))
-			return false;
-	if (m.nonblock && m.forever)
-		return false; /* blocking emulated */
-	return m.nonblock || !(m.dontwait[DIR_TX] || m.dontwait[DIR_RX]);
+	bool may_block = m.nonblock || m.dontwait[d] || m.timeout[d];
+	return (!may_block || m.answered[d]) && (may_block || !m.would_block[d]);
+}
+
+/* What holds for the whole connection: no blocking emulated, no MSG_DONTWAIT on a blocking one. */
+static bool mode_kept(void)
+{
+	return !(m.nonblock && m.forever) &&
+	       (m.nonblock || !(m.dontwait[DIR_TX] || m.dontwait[DIR_RX]));
 }
 
 /* The oracle, after every call. */
@@ -147,9 +152,13 @@ static void check(const struct bioproof *p)
 {
 	int fd;
 	unsigned gen_now = p->have_fd && p->fd >= 3 && p->fd < 3 + NFD ? m.gen[p->fd - 3] : 0;
-	if (bioproof_verdict(p, gen_now, &fd) || bioproof_answer_verdict(p, m.nonblock, m.timeout))
+	const char *why[DIR_COUNT];
+	if (bioproof_verdict(p, gen_now, &fd) ||
+	    bioproof_answer_verdict(p, m.nonblock, m.timeout, why))
 		return;
-	CHECK(answers_known());
+	CHECK(mode_kept());
+	for (int d = 0; d < DIR_COUNT; d++)
+		CHECK(why[d] || answer_known((enum dir)d));
 	CHECK(fd == 3 || fd == 4);
 	int i = fd - 3, o = 1 - i;
 	CHECK(!m.forbidden && !m.replaced[i] && m.used_gen[i] == m.gen[i] + 1);

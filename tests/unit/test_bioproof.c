@@ -238,18 +238,37 @@ static void blocked(enum dir d, unsigned how, const char *again, int ret)
 	bioproof_end(&k, ret);
 }
 
-/* The verdict on a socket with O_NONBLOCK (nb) and a receive / send timeout (rto, sto). */
-static void expect_mode(bool nb, bool rto, bool sto, const char *want, const char *what)
+/* The verdicts on a socket with O_NONBLOCK (nb) and a receive / send timeout (rto, sto): the
+ * connection's, else the first direction kept in Mbed TLS (RX, then TX). */
+static const char *mode_verdict(bool nb, bool rto, bool sto, const char *why[DIR_COUNT])
 {
 	const bool timeout[DIR_COUNT] = { [DIR_RX] = rto, [DIR_TX] = sto };
 	int fd;
 	const char *got = bioproof_verdict(&p, GEN, &fd);
+	why[DIR_TX] = why[DIR_RX] = NULL;
 	if (!got)
-		got = bioproof_answer_verdict(&p, nb, timeout);
+		got = bioproof_answer_verdict(&p, nb, timeout, why);
+	return got ? got : why[DIR_RX] ? why[DIR_RX] : why[DIR_TX];
+}
+
+static void expect_mode(bool nb, bool rto, bool sto, const char *want, const char *what)
+{
+	const char *why[DIR_COUNT];
+	const char *got = mode_verdict(nb, rto, sto, why);
 	bool ok = want ? got && !strcmp(got, want) : !got;
 	tap_ok(ok, "%s: %s", what, got ? got : "proven");
 	if (!ok)
 		tap_diag("  want: %s", want ? want : "proven");
+}
+
+/* One direction kept in Mbed TLS (why), the other offloaded. */
+static void expect_one_way(bool nb, bool rto, bool sto, enum dir kept, const char *want,
+			   const char *what)
+{
+	const char *why[DIR_COUNT];
+	const char *got = mode_verdict(nb, rto, sto, why);
+	bool ok = why[kept] && !strcmp(why[kept], want) && !why[1 - kept];
+	tap_ok(ok, "%s: %s %s", what, kept == DIR_TX ? "TX" : "RX", got ? got : "proven");
 }
 
 #define RD  MBEDTLS_ERR_SSL_WANT_READ
@@ -267,14 +286,16 @@ static void test_would_block(void)
 	fresh();
 	honest();
 	blocked(DIR_RX, EWB, NULL, RD);
-	expect_mode(true, false, false, NULL, "O_NONBLOCK, EAGAIN answered WANT_READ");
+	expect_one_way(true, false, false, DIR_TX, BIOPROOF_UNANSWERED,
+		       "O_NONBLOCK, EAGAIN answered WANT_READ: TX, never seen answering, stays");
 	expect_mode(false, true, false, NULL, "SO_RCVTIMEO, EAGAIN answered WANT_READ");
 	expect_mode(false, true, true, BIOPROOF_UNANSWERED, "SO_SNDTIMEO too: TX's answer unseen");
 	fresh();
 	honest();
 	blocked(DIR_TX, EWB, NULL, WR);
 	expect_mode(false, true, true, BIOPROOF_UNANSWERED, "TX answered WANT_WRITE, RX unseen");
-	expect_mode(true, false, true, NULL, "O_NONBLOCK and SO_SNDTIMEO, WANT_WRITE seen");
+	expect_one_way(true, false, true, DIR_RX, BIOPROOF_UNANSWERED,
+		       "O_NONBLOCK and SO_SNDTIMEO, WANT_WRITE seen: RX stays");
 	fresh();
 	honest();
 	blocked(DIR_RX, EWB, NULL, MBEDTLS_ERR_NET_RECV_FAILED);
@@ -305,7 +326,10 @@ static void test_would_block_more(void)
 	bioproof_data(&k, DIR_TX, FD, GEN, iov1(""), 1, -1, EWB);
 	bioproof_end(&k, 3);
 	rx(16, FD, GEN, "world", "world", 5);
-	expect_mode(false, false, false, NULL, "a short send ended by EAGAIN, reported short");
+	expect_mode(false, false, false, BIOPROOF_MODE_CHANGES,
+		    "a short send ended by EAGAIN, on a socket that blocks now");
+	expect_mode(true, false, false, BIOPROOF_UNANSWERED,
+		    "a short send ended by EAGAIN, O_NONBLOCK: WANT_WRITE never seen");
 	expect_mode(false, false, true, BIOPROOF_UNANSWERED, "... no answer seen for it");
 	fresh();
 	honest();
@@ -314,11 +338,15 @@ static void test_would_block_more(void)
 	bioproof_data(&k, DIR_RX, FD, GEN, iov1("world"), 1, 5, BIOPROOF_DONTWAIT);
 	memcpy(buf, "world", 5);
 	bioproof_end(&k, 5);
-	expect_mode(false, false, false, BIOPROOF_UNANSWERED, "MSG_DONTWAIT, no would-block seen");
+	expect_mode(false, false, false, BIOPROOF_DONTWAIT_BLOCKING,
+		    "MSG_DONTWAIT on a blocking socket, no would-block seen");
 	blocked(DIR_RX, EWB | BIOPROOF_DONTWAIT, NULL, RD);
 	expect_mode(false, false, false, BIOPROOF_DONTWAIT_BLOCKING,
 		    "MSG_DONTWAIT on a blocking socket, EAGAIN answered WANT_READ");
-	expect_mode(true, false, false, NULL, "MSG_DONTWAIT on a non-blocking socket, answered");
+	expect_one_way(true, false, false, DIR_TX, BIOPROOF_UNANSWERED,
+		       "MSG_DONTWAIT on a non-blocking socket, RX answered: TX stays");
+	blocked(DIR_TX, EWB, NULL, WR);
+	expect_mode(true, false, false, NULL, "O_NONBLOCK, both directions answered WANT_*");
 	fresh();
 }
 
@@ -332,7 +360,8 @@ static void test_wait_forever(void)
 	bioproof_wait(&k, -1);
 	bioproof_data(&k, DIR_TX, FD, GEN, iov1("hello"), 1, 5, 0);
 	bioproof_end(&k, 5);
-	expect_mode(false, false, false, NULL, "a send that polls for ever on a blocking socket");
+	expect_mode(false, true, false, NULL,
+		    "a send that polls for ever on a blocking socket (a receive timeout)");
 	expect_mode(true, false, false, BIOPROOF_EMULATES_BLOCKING,
 		    "the same on a non-blocking socket, though WANT_READ was seen");
 	fresh();
@@ -347,15 +376,17 @@ static void test_watch_stack(void)
 	unsigned char buf[4] = { 0 };
 	bioproof_begin(&outer, &outer_p, DIR_RX, buf, sizeof(buf), -1);
 	bioproof_begin(&inner, &inner_p, DIR_RX, buf, sizeof(buf), -1);
-	bool pushed = biowatch_push(&outer) && biowatch_push(&inner) && biowatch_top == &inner;
+	const void *frame = __builtin_frame_address(0);
+	bool pushed = biowatch_push(&outer, frame) && biowatch_push(&inner, frame) &&
+		      biowatch_top == &inner;
 	biowatch_pop(&inner);
 	tap_ok(pushed && biowatch_top == &outer && !inner_p.why && !biowatch_broken,
 	       "nested BIO calls: the innermost watched, the outer one again after it returns");
-	pushed = biowatch_push(&inner);
+	pushed = biowatch_push(&inner, frame);
 	biowatch_pop(&outer); /* ends first: a switch to another coroutine */
 	biowatch_pop(&inner);
 	bioproof_begin(&later, &later_p, DIR_RX, buf, sizeof(buf), -1);
-	bool refused = !biowatch_push(&later);
+	bool refused = !biowatch_push(&later, frame);
 	tap_ok(pushed && refused && biowatch_top == NULL && outer_p.why == inner_p.why &&
 		       later_p.why == inner_p.why && inner_p.why &&
 		       !strcmp(inner_p.why, BIOPROOF_INTERLEAVED),
@@ -365,9 +396,62 @@ static void test_watch_stack(void)
 	bioproof_release(&later_p);
 }
 
+/* Called from below the frame that pushed: where a live watch's libc calls come from. */
+static __attribute__((noinline)) bool live_from_below(void)
+{
+	return biowatch_live();
+}
+
+/* A longjmp seen by the shim, from inside the BIO call (below the frame that pushed). */
+static __attribute__((noinline)) void leave_from_below(void)
+{
+	biowatch_leave();
+}
+
+/* A BIO call left without returning: a longjmp the shim sees (biowatch_leave) fails every watched
+ * call; one it does not see shows as a libc call from a frame above the watch's, which gives the
+ * watch up untouched; the proof of a call that never ended is refused. */
+static void test_watch_escape(void)
+{
+	struct bioproof a_p = { 0 }, b_p = { 0 };
+	struct bioproof_call a, b;
+	unsigned char buf[4] = { 0 };
+	biowatch_broken = false; /* test_watch_stack broke this thread on purpose */
+	bioproof_begin(&a, &a_p, DIR_RX, buf, sizeof(buf), -1);
+	bioproof_begin(&b, &b_p, DIR_TX, buf, 1, -1);
+	const void *frame = __builtin_frame_address(0);
+	bool ok = biowatch_push(&a, frame) && biowatch_push(&b, frame) && live_from_below();
+	leave_from_below();
+	tap_ok(ok && biowatch_top == NULL && a_p.why && !strcmp(a_p.why, BIOPROOF_ESCAPED) &&
+		       b_p.why == a_p.why,
+	       "a longjmp out of nested BIO calls: both proofs fail, no watch left");
+	struct bioproof c_p = { 0 };
+	struct bioproof_call c;
+	bioproof_begin(&c, &c_p, DIR_RX, buf, sizeof(buf), -1);
+	/* As if pushed by a frame below this one, since returned from without a pop. */
+	ok = biowatch_push(&c, (const char *)frame - 4096) && !live_from_below();
+	tap_ok(ok && biowatch_top == NULL && biowatch_broken && !c_p.why,
+	       "a libc call from above the watch's frame: the watch given up, not touched");
+	biowatch_broken = false;
+	int fd;
+	const char *why = bioproof_verdict(&c_p, GEN, &fd);
+	tap_ok(why && !strcmp(why, BIOPROOF_ESCAPED), "a proof with a call that never ended: %s",
+	       why ? why : "proven");
+	fresh();
+	honest();
+	blocked(DIR_RX, EWB, NULL, RD);
+	expect_mode(
+		false, false, false, BIOPROOF_MODE_CHANGES,
+		"EAGAIN answered WANT_READ, the socket blocking at the decision (mode toggled)");
+	fresh();
+	bioproof_release(&a_p);
+	bioproof_release(&b_p);
+	bioproof_release(&c_p);
+}
+
 int main(void)
 {
-	tap_plan(55);
+	tap_plan(61);
 	test_honest();
 	test_send_lies();
 	test_recv_lies();
@@ -377,5 +461,6 @@ int main(void)
 	test_would_block_more();
 	test_wait_forever();
 	test_watch_stack();
+	test_watch_escape();
 	return tap_done();
 }
