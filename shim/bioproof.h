@@ -35,6 +35,7 @@
 #define BIOPROOF_MODE_CHANGES                                                                  \
 	"custom BIO: its socket's mode changes between calls (a would-block on a socket that " \
 	"blocks)"
+#define BIOPROOF_NESTED "custom BIO: calls another connection's Mbed TLS inside its callbacks"
 #define BIOPROOF_ESCAPED \
 	"custom BIO: a call did not return (longjmp, an exception, a coroutine switched away)"
 #define BIOPROOF_DONTWAIT_BLOCKING                                                                 \

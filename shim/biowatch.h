@@ -22,22 +22,6 @@ extern __thread bool biowatch_broken __attribute__((tls_model("initial-exec")));
  * above it, its callback's below: the stack grows down). */
 extern __thread const void *biowatch_frame __attribute__((tls_model("initial-exec")));
 
-/* The calls of this thread go to k until the matching pop (nested BIO calls: the innermost);
- * frame: the caller's __builtin_frame_address(0). False, and the proof failed, on a thread whose
- * calls interleave. */
-static inline bool biowatch_push(struct bioproof_call *k, const void *frame)
-{
-	if (biowatch_broken) {
-		bioproof_fail(k->p, BIOPROOF_INTERLEAVED);
-		return false;
-	}
-	k->outer = biowatch_top;
-	k->outer_frame = biowatch_frame;
-	biowatch_top = k;
-	biowatch_frame = frame;
-	return true;
-}
-
 /* Whether the innermost watch can still be the BIO call this code runs in: a live one made the
  * call from a frame above this one. A frame at or above it means the call was left without
  * returning (a longjmp the shim did not see, an exception through C frames) or this runs on
@@ -52,6 +36,26 @@ static inline bool biowatch_live(void)
 	biowatch_frame = NULL;
 	biowatch_broken = true;
 	return false;
+}
+
+/* The calls of this thread go to k until the matching pop (nested BIO calls: the innermost);
+ * frame: the caller's __builtin_frame_address(0). False, and the proof failed, on a thread whose
+ * calls interleave. */
+static inline bool biowatch_push(struct bioproof_call *k, const void *frame)
+{
+	if (biowatch_broken) {
+		bioproof_fail(k->p, BIOPROOF_INTERLEAVED);
+		return false;
+	}
+	/* A BIO call that makes another connection's BIO call (TLS inside TLS, or its bytes mirrored
+	 * through another connection): what that moves is the other's, never this one's proof. */
+	if (biowatch_top && biowatch_live())
+		bioproof_fail(biowatch_top->p, BIOPROOF_NESTED);
+	k->outer = biowatch_top;
+	k->outer_frame = biowatch_frame;
+	biowatch_top = k;
+	biowatch_frame = frame;
+	return true;
 }
 
 /* A longjmp on this thread (biowait.c): it may leave the watched calls without returning. Each

@@ -112,6 +112,7 @@ void conn_reset(struct conn *c)
 	bioproof_release(&c->proof);
 	c->proof = (struct bioproof){ 0 };
 	c->custom = !c->ks.net_bio;
+	c->bio_deferred = false;
 	c->bio_called = false;
 }
 

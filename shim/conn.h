@@ -49,6 +49,7 @@ struct conn {
 	bool bio_called; /* a BIO call was made on this connection */
 	struct bioproof proof;
 	const char *bio_dir_why[DIR_COUNT]; /* a direction the proof keeps in Mbed TLS, and why */
+	bool bio_deferred; /* a BIO's unseen answer was asked again at the next call (handoff.c) */
 	/* The application's export-keys callback, chained. */
 	mbedtls_ssl_export_keys_t *app_export;
 	void *app_export_p;

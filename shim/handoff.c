@@ -2,6 +2,7 @@
 #include "handoff.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 
@@ -311,6 +312,17 @@ static void attach_ulp(struct conn *c)
 		refuse_both(c, BIOPROOF_TWO_FDS, KTLSSHIM_ERR_NO_SOCKET);
 }
 
+/* A custom BIO's direction whose answer to a would-block was not seen on a socket that does not
+ * block: asked once more at the app's next read or write (the automatic hand-off), as a program
+ * that steps its handshake on a non-blocking socket often makes it blocking right after. */
+static bool bio_defer(struct conn *c, enum dir d)
+{
+	if (c->manual || c->bio_deferred || strcmp(c->bio_dir_why[d], BIOPROOF_UNANSWERED))
+		return false;
+	c->bio_deferred = true;
+	return true;
+}
+
 void handoff(struct conn *c, const bool want[DIR_COUNT])
 {
 	if (!c->handshake_done || decided(c))
@@ -319,6 +331,7 @@ void handoff(struct conn *c, const bool want[DIR_COUNT])
 	const struct suite_info *suite = NULL;
 	int code;
 	const char *why = connection_refusal(c, &suite, &code);
+	bool defer[DIR_COUNT] = { false, false };
 	if (why) {
 		refuse_both(c, why, code);
 	} else {
@@ -326,12 +339,12 @@ void handoff(struct conn *c, const bool want[DIR_COUNT])
 			if (!cfg->dirs[d])
 				decide(c, d, OWNER_USER, "KTLS_SHIM_DIRECTIONS",
 				       KTLSSHIM_ERR_DISABLED);
-			else if (c->bio_dir_why[d])
+			else if (c->bio_dir_why[d] && !(defer[d] = bio_defer(c, d)))
 				decide(c, d, OWNER_USER, c->bio_dir_why[d], KTLSSHIM_ERR_NO_SOCKET);
 		attach_ulp(c);
 		for (int i = 0; i < DIR_COUNT; i++) {
 			enum dir d = (enum dir)i;
-			if (want[d] && c->ulp && c->ks.owner[d] == OWNER_UNDECIDED &&
+			if (want[d] && !defer[d] && c->ulp && c->ks.owner[d] == OWNER_UNDECIDED &&
 			    !(d == DIR_RX && rx_waits_for_tickets(c)) && is_idle(c, d))
 				handoff_direction(c, suite, d);
 		}
