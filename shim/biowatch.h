@@ -17,6 +17,9 @@ extern __thread struct bioproof_call *biowatch_top __attribute__((tls_model("ini
 /* Set once a BIO call ended while another was innermost: calls interleave on this thread (its
  * coroutines switch inside BIO calls), so no call here can be attributed any more. */
 extern __thread bool biowatch_broken __attribute__((tls_model("initial-exec")));
+/* The watch was given up at a longjmp or a context switch (biowatch_leave): a call that still
+ * returns finds none, and fails alone. */
+extern __thread bool biowatch_left __attribute__((tls_model("initial-exec")));
 
 /* The frame of the function that made the innermost watched BIO call (its caller's frames are
  * above it, its callback's below: the stack grows down). */
@@ -51,6 +54,8 @@ static inline bool biowatch_push(struct bioproof_call *k, const void *frame)
 	 * through another connection): what that moves is the other's, never this one's proof. */
 	if (biowatch_top && biowatch_live())
 		bioproof_fail(biowatch_top->p, BIOPROOF_NESTED);
+	if (!biowatch_top)
+		biowatch_left = false;
 	k->outer = biowatch_top;
 	k->outer_frame = biowatch_frame;
 	biowatch_top = k;
@@ -68,6 +73,7 @@ static inline void biowatch_leave(void)
 		bioproof_fail(k->p, BIOPROOF_ESCAPED);
 	biowatch_top = NULL;
 	biowatch_frame = NULL;
+	biowatch_left = true;
 }
 
 /* The shim's own kernel-side I/O inside a watched BIO call (TLS inside TLS, the outer connection
@@ -85,6 +91,11 @@ static inline void biowatch_pop(void *p)
 	if (__builtin_expect(biowatch_top == k, 1)) {
 		biowatch_top = k->outer;
 		biowatch_frame = k->outer_frame;
+		return;
+	}
+	/* Given up at a longjmp that stayed inside it, or a coroutine switch: failed already. */
+	if (!biowatch_top && biowatch_left) {
+		bioproof_fail(k->p, BIOPROOF_ESCAPED);
 		return;
 	}
 	/* Not the innermost: its outer link may name a call that already ended. */

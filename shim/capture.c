@@ -19,6 +19,7 @@
 __thread struct bioproof_call *biowatch_top;
 __thread bool biowatch_broken;
 __thread const void *biowatch_frame;
+__thread bool biowatch_left;
 
 static atomic_bool kernel_lacks_ktls;
 

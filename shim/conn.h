@@ -50,6 +50,7 @@ struct conn {
 	struct bioproof proof;
 	const char *bio_dir_why[DIR_COUNT]; /* a direction the proof keeps in Mbed TLS, and why */
 	bool bio_deferred; /* a BIO's unseen answer was asked again at the next call (handoff.c) */
+	unsigned defer_forks; /* fork() calls counted when it was deferred */
 	/* The application's export-keys callback, chained. */
 	mbedtls_ssl_export_keys_t *app_export;
 	void *app_export_p;

@@ -5,12 +5,26 @@
 #include "adapter.h"
 #include "conn.h"
 
-__thread const struct frame *frame_top;
+__thread struct frame frames[FRAMES_MAX];
+__thread unsigned frames_depth;
+__thread bool frames_jumped;
+
+void frames_prune(const void *here)
+{
+	while (frames_depth && (frames_depth > FRAMES_MAX ||
+				(const char *)frames[frames_depth - 1].at <= (const char *)here))
+		frames_depth--;
+	if (!frames_depth)
+		frames_jumped = false; /* nothing older left to doubt */
+}
 
 bool frame_in_call(const mbedtls_ssl_context *ssl)
 {
-	for (const struct frame *f = frame_top; f; f = f->up)
-		if (f->ssl == ssl)
+	if (__builtin_expect(frames_jumped, 0))
+		frames_prune(__builtin_frame_address(0));
+	unsigned n = frames_depth < FRAMES_MAX ? frames_depth : FRAMES_MAX;
+	for (unsigned i = 0; i < n; i++)
+		if (frames[i].ssl == ssl)
 			return true;
 	return false;
 }
@@ -24,11 +38,11 @@ bool frame_in_call(const mbedtls_ssl_context *ssl)
 void *frame_export_target(const struct mbedtls_ssl_config *conf, const char **why)
 {
 	*why = NULL;
-	if (!frame_top) {
+	if (!frames_depth || frames_depth > FRAMES_MAX) {
 		*why = "keys exported outside any Mbed TLS call the shim saw";
 		return NULL;
 	}
-	struct conn *c = conn_find(frame_top->ssl);
+	struct conn *c = conn_find(frames[frames_depth - 1].ssl);
 	if (c && c->ks.conf != conf) {
 		*why = "keys exported for a config that is not the calling context's";
 		return NULL;

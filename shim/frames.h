@@ -8,15 +8,40 @@
 #include <stdbool.h>
 #include <mbedtls/ssl.h>
 
-/* The innermost real call on this thread; each frame lives on the stack of its wrapper. */
+/* A real call on ssl, made by the wrapper whose stack frame is at `at`. Kept in thread-local
+ * memory, never on the app's stack: a call left by longjmp leaves no pointer into a dead frame. */
 struct frame {
 	const mbedtls_ssl_context *ssl;
-	const struct frame *up;
+	const void *at;
 };
-extern __thread const struct frame *frame_top;
+#define FRAMES_MAX 16 /* nesting is one or two deep; beyond this a call is not recorded */
+extern __thread struct frame frames[FRAMES_MAX];
+extern __thread unsigned frames_depth; /* calls entered and not left (may exceed FRAMES_MAX) */
+extern __thread bool frames_jumped;    /* a longjmp since the last prune (biojump.c) */
 
-/* Whether this thread is inside a real Mbed TLS call on ssl (the chain is as long as the
- * nesting: one or two frames). */
+/* After a longjmp: the calls whose wrapper's frame is at or below `here` (the stack grows down)
+ * were left without returning; they are dropped. */
+void frames_prune(const void *here);
+
+/* Enters a call on ssl from the wrapper frame `at`; returns the depth frames_leave restores. */
+static inline unsigned frames_enter(const mbedtls_ssl_context *ssl, const void *at)
+{
+	if (__builtin_expect(frames_jumped, 0))
+		frames_prune(at);
+	unsigned d = frames_depth;
+	if (d < FRAMES_MAX)
+		frames[d] = (struct frame){ ssl, at };
+	frames_depth = d + 1;
+	return d;
+}
+
+/* A cleanup handler: runs when the call returns and when an exception unwinds through it. */
+static inline void frames_leave(const unsigned *depth)
+{
+	frames_depth = *depth;
+}
+
+/* Whether this thread is inside a real Mbed TLS call on ssl. */
 bool frame_in_call(const mbedtls_ssl_context *ssl);
 
 #endif

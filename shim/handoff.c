@@ -320,7 +320,19 @@ static bool bio_defer(struct conn *c, enum dir d)
 	if (c->manual || c->bio_deferred || strcmp(c->bio_dir_why[d], BIOPROOF_UNANSWERED))
 		return false;
 	c->bio_deferred = true;
+	c->defer_forks = ksock_forks();
 	return true;
+}
+
+/* A fork() since a direction was deferred: the child holds Mbed TLS's state of it (the same key
+ * at the same sequence number), so the kernel must not get it here either. */
+static void refuse_forked_deferral(struct conn *c)
+{
+	for (enum dir d = 0; d < DIR_COUNT; d++)
+		if (c->bio_deferred && c->ks.owner[d] == OWNER_UNDECIDED &&
+		    ksock_forks() != c->defer_forks)
+			decide(c, d, OWNER_USER, "fork() before the hand-off",
+			       KTLSSHIM_ERR_UNPROVEN);
 }
 
 void handoff(struct conn *c, const bool want[DIR_COUNT])
@@ -341,6 +353,7 @@ void handoff(struct conn *c, const bool want[DIR_COUNT])
 				       KTLSSHIM_ERR_DISABLED);
 			else if (c->bio_dir_why[d] && !(defer[d] = bio_defer(c, d)))
 				decide(c, d, OWNER_USER, c->bio_dir_why[d], KTLSSHIM_ERR_NO_SOCKET);
+		refuse_forked_deferral(c);
 		attach_ulp(c);
 		for (int i = 0; i < DIR_COUNT; i++) {
 			enum dir d = (enum dir)i;

@@ -52,13 +52,13 @@ static struct conn *active_or_new(mbedtls_ssl_context *ssl)
 		 : real.field)
 
 /* A real call on ssl, known as such to the wrappers it reaches. */
-#define NESTED(ssl_, call)                               \
-	__extension__({                                  \
-		struct frame f_ = { (ssl_), frame_top }; \
-		frame_top = &f_;                         \
-		__auto_type r_ = (call);                 \
-		frame_top = f_.up;                       \
-		r_;                                      \
+#define NESTED(ssl_, call)                                                \
+	__extension__({                                                   \
+		unsigned d_ __attribute__((cleanup(frames_leave))) =      \
+			frames_enter((ssl_), __builtin_frame_address(0)); \
+		__auto_type r_ = (call);                                  \
+		(void)d_;                                                 \
+		r_;                                                       \
 	})
 
 /* Runs the handshake the way mbedtls_ssl_read/write would, so that the hand-off can happen
